@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "The native Prisma schema engine is not installed here. Apply migrations with: pnpm --filter @suture/server migrate" >&2
+exit 1

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Finds *.test.ts under the given folders and runs them with node's test runner (Node 20 has no
+// glob support in `--test`). Extra flags after `--` go to node.
+import { readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const sep = process.argv.indexOf('--');
+const dirs = sep === -1 ? process.argv.slice(2) : process.argv.slice(2, sep);
+const extra = sep === -1 ? [] : process.argv.slice(sep + 1);
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name.startsWith('.')) continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const files = dirs.flatMap((d) => walk(resolve(d), [])).sort();
+if (files.length === 0) {
+  console.error(`no test files under ${dirs.join(', ')}`);
+  process.exit(1);
+}
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files],
+  { stdio: 'inherit' },
+);
+process.exit(r.status ?? 1);
