@@ -10,7 +10,7 @@ export function canonicalize(value: unknown): string {
   return enc(value, 0);
 }
 
-export function canonicalBytes(value: unknown): Uint8Array {
+export function canonicalBytes(value: unknown): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(canonicalize(value));
 }
 

@@ -39,6 +39,6 @@ export function addSignatures(env: Envelope, keys: KeyPair[]): Envelope {
 }
 
 /** Envelope as the bytes that are stored, served and hashed. */
-export function envelopeBytes(env: Envelope): Uint8Array {
+export function envelopeBytes(env: Envelope): Uint8Array<ArrayBuffer> {
   return canonicalBytes(env);
 }

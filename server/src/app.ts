@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import type { KeyPair } from '@suture/shared/trust';
+import type { Config } from './config.ts';
+import { createDb, type Db } from './db/index.ts';
+import { loadJwtSecret, loadOnlineKey } from './lib/secrets.ts';
+import { authPlugin } from './plugins/auth.plugin.ts';
+import { docsPlugin } from './plugins/docs.plugin.ts';
+import { errorsPlugin } from './plugins/errors.plugin.ts';
+import { metricsPlugin } from './plugins/metrics.plugin.ts';
+import { routes } from './routes/index.ts';
+import { createServices, type Services } from './services/index.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    db: Db;
+    services: Services;
+    onlineKey: KeyPair;
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * Builds the whole server as one Fastify instance: the database (migrated), services, plugins
+ * and routes. The entry file (server.ts) only owns the process.
+ */
+export async function buildApp(opts: { config: Config; logger: Logger }): Promise<FastifyInstance> {
+  const { config } = opts;
+  const app = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    trustProxy: config.trustProxy,
+    bodyLimit: 2 * 1024 * 1024,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const db = await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: opts.logger.child({ component: 'db' }) });
+  app.addHook('onClose', async () => db.close());
+  const { key: onlineKey, created } = await loadOnlineKey(config.onlineKeyFile);
+  if (created) opts.logger.info({ keyid: onlineKey.keyid, file: config.onlineKeyFile }, 'generated the online manifest key; name it in the root');
+  const jwtSecret = await loadJwtSecret({ configured: config.jwtSecret, dataDir: config.dataDir });
+
+  app.decorate('config', config);
+  app.decorate('db', db);
+  app.decorate('onlineKey', onlineKey);
+  app.decorate('services', createServices({ db, config, jwtSecret, onlineKey }));
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  await app.register(errorsPlugin);
+  await app.register(metricsPlugin);
+  await app.register(rateLimit, { global: false });
+  await app.register(docsPlugin);
+  await app.register(authPlugin);
+  await app.register(routes);
+  return app;
+}

@@ -1,0 +1,76 @@
+import { resolve } from 'node:path';
+import Type, { type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+
+/**
+ * The server's one configuration schema, read from the environment once at start. There are
+ * no default secrets: the JWT secret and the online signing key come from the environment or
+ * are generated into the data directory (mode 0600) on first start.
+ */
+const EnvSchema = Type.Object({
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  SUTURE_DATA_DIR: Type.String({ default: '.data' }),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  JWT_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 900 }),
+  ONLINE_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  MANIFEST_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 7 * 86_400, default: 3600 }),
+  LOGIN_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
+  TRUST_PROXY: Type.Boolean({ default: false }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+});
+type Env = Static<typeof EnvSchema>;
+
+export interface Config {
+  host: string;
+  port: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  jwtSecret: string | undefined;
+  jwtTtlSeconds: number;
+  onlineKeyFile: string;
+  manifestTtlSeconds: number;
+  loginRateLimitPerMinute: number;
+  trustProxy: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+const compiled = Compile(EnvSchema);
+const numeric = new Set(['PORT', 'JWT_TTL_SECONDS', 'MANIFEST_TTL_SECONDS', 'LOGIN_RATE_LIMIT_PER_MINUTE']);
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const v = env[key];
+    if (v === undefined || v === '') continue;
+    if (numeric.has(key)) raw[key] = /^\d+$/.test(v) ? Number(v) : v;
+    else if (key === 'TRUST_PROXY') raw[key] = v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v;
+    else raw[key] = v;
+  }
+  const withDefaults = compiled.Default(raw) as Record<string, unknown>;
+  if (!compiled.Check(withDefaults)) {
+    const problems = [...compiled.Errors(withDefaults)].map((e) => `${e.instancePath.slice(1) || 'env'}: ${e.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = withDefaults as Env;
+  const dataDir = resolve(e.SUTURE_DATA_DIR);
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir,
+    jwtSecret: e.JWT_SECRET,
+    jwtTtlSeconds: e.JWT_TTL_SECONDS,
+    onlineKeyFile: resolve(e.ONLINE_KEY_FILE ?? `${dataDir}/online-key.json`),
+    manifestTtlSeconds: e.MANIFEST_TTL_SECONDS,
+    loginRateLimitPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,
+    trustProxy: e.TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * The database: PostgreSQL when a URL is configured, else embedded PGlite in the data dir.
+ * `createDb` migrates before it returns, so the server can call it once at start.
+ */
+import { join } from 'node:path';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { PrismaClient } from '../generated/prisma/client.ts';
+import { pgliteRunner, pgRunner, runMigrations, type DbLogger, type SqlRunner } from './migrate.ts';
+import { openPglite } from './pglite.ts';
+import { createPgPool, describeUrl, withTimeout } from './postgres.ts';
+
+export * from '../generated/prisma/client.ts';
+export { MigrationError, type DbLogger } from './migrate.ts';
+export { DatabaseInUseError } from './pglite.ts';
+
+export type DbKind = 'postgres' | 'pglite';
+
+export interface Db {
+  prisma: PrismaClient;
+  kind: DbKind;
+  /** Resolves when the database answers; rejects within PING_TIMEOUT_MS otherwise. */
+  ping(): Promise<void>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface CreateDbOptions {
+  /** postgresql://… ; without it the embedded PGlite at `<dataDir>/pglite` is used. */
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  logger: DbLogger;
+  migrationsDir?: string;
+  /** PostgreSQL pool size (default 10, or `connection_limit` in the URL). */
+  poolSize?: number;
+  /** PostgreSQL connection timeout (default 5 s, or `connect_timeout` in the URL). */
+  connectTimeoutMs?: number;
+}
+
+export const PING_TIMEOUT_MS = 2_000;
+
+export const pgliteDir = (dataDir: string) => join(dataDir, 'pglite');
+
+export async function createDb(opts: CreateDbOptions): Promise<Db> {
+  return opts.databaseUrl ? createPostgresDb({ ...opts, databaseUrl: opts.databaseUrl }) : createPgliteDb(opts);
+}
+
+function connectError(url: string, err: unknown): Error {
+  const e = err as Error;
+  // Node reports a refused `localhost` (IPv6 and IPv4 tried) as an AggregateError with no message.
+  const detail = e instanceof AggregateError ? e.errors.map((x: Error) => x.message).join('; ') : e.message;
+  return new Error(`cannot connect to PostgreSQL at ${describeUrl(url)}: ${detail}`, { cause: err });
+}
+
+async function createPostgresDb(opts: CreateDbOptions & { databaseUrl: string }): Promise<Db> {
+  const { logger, databaseUrl } = opts;
+  const pool = createPgPool({ url: databaseUrl, logger, max: opts.poolSize, connectTimeoutMs: opts.connectTimeoutMs });
+  try {
+    const client = await pool.connect().catch((err: unknown) => {
+      throw connectError(databaseUrl, err);
+    });
+    try {
+      await runMigrations({ runner: pgRunner(client), logger, migrationsDir: opts.migrationsDir });
+    } finally {
+      // Destroyed, not returned: a session that failed mid-way may still hold the advisory lock.
+      client.release(true);
+    }
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  logger.info({ database: describeUrl(databaseUrl) }, 'using PostgreSQL');
+  let closing: Promise<void> | undefined;
+  return {
+    prisma,
+    kind: 'postgres',
+    async ping() {
+      await withTimeout(pool.query('SELECT 1'), PING_TIMEOUT_MS, `PostgreSQL did not answer within ${PING_TIMEOUT_MS} ms`);
+    },
+    close: () =>
+      (closing ??= (async () => {
+        await prisma.$disconnect();
+        await pool.end();
+      })()),
+  };
+}
+
+async function createPgliteDb(opts: CreateDbOptions): Promise<Db> {
+  const { logger } = opts;
+  const dir = pgliteDir(opts.dataDir);
+  const started = Date.now();
+  const handle = await openPglite(dir);
+  try {
+    await runMigrations({ runner: pgliteRunner(handle.pglite), logger, migrationsDir: opts.migrationsDir });
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  // The adapter's dispose() does not close PGlite; close() below does.
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(handle.pglite) });
+  logger.info({ dir: handle.dir, ms: Date.now() - started }, 'using the embedded database (PGlite)');
+  let closing: Promise<void> | undefined;
+  return {
+    prisma,
+    kind: 'pglite',
+    async ping() {
+      await withTimeout(handle.pglite.query('SELECT 1'), PING_TIMEOUT_MS, `the embedded database did not answer within ${PING_TIMEOUT_MS} ms`);
+    },
+    close: () =>
+      (closing ??= (async () => {
+        try {
+          await prisma.$disconnect();
+        } finally {
+          await handle.close();
+        }
+      })()),
+  };
+}
+
+/**
+ * Runs `fn` on one migration connection to the configured database, then closes it. For the
+ * migrate CLI; the server uses createDb.
+ */
+export async function withMigrationRunner<T>(
+  opts: { databaseUrl?: string | undefined; dataDir: string; logger: DbLogger },
+  fn: (runner: SqlRunner) => Promise<T>,
+): Promise<T> {
+  if (opts.databaseUrl) {
+    const url = opts.databaseUrl;
+    const pool = createPgPool({ url, logger: opts.logger, max: 1 });
+    try {
+      const client = await pool.connect().catch((err: unknown) => {
+        throw connectError(url, err);
+      });
+      try {
+        return await fn(pgRunner(client));
+      } finally {
+        client.release(true);
+      }
+    } finally {
+      await pool.end();
+    }
+  }
+  const handle = await openPglite(pgliteDir(opts.dataDir));
+  try {
+    return await fn(pgliteRunner(handle.pglite));
+  } finally {
+    await handle.close();
+  }
+}

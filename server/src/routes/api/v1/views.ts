@@ -1,0 +1,54 @@
+import Type from 'typebox';
+import { Nullable } from '../../schemas.ts';
+
+/** Response shapes: stable field names, never raw database rows. */
+export const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('auditor')]);
+export const PermissionSchema = Type.Union([Type.Literal('read'), Type.Literal('publish'), Type.Literal('admin')]);
+
+export const UserSchema = Type.Object({
+  id: Type.String(),
+  username: Type.String(),
+  role: RoleSchema,
+  createdAt: Type.String(),
+  disabledAt: Nullable(Type.String()),
+});
+
+export const TokenSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  userId: Type.String(),
+  scopes: Type.Array(PermissionSchema),
+  createdAt: Type.String(),
+  expiresAt: Nullable(Type.String()),
+  revokedAt: Nullable(Type.String()),
+  lastUsedAt: Nullable(Type.String()),
+});
+
+export const PatchSchema = Type.Object({
+  id: Type.String(),
+  moduleSha256: Type.String(),
+  moduleName: Type.String(),
+  title: Type.String(),
+  severity: Type.String(),
+  cves: Type.Array(Type.String()),
+  release: Type.Integer(),
+  documentSha256: Type.String(),
+  documentLength: Type.Integer(),
+  publishedAt: Type.String(),
+  withdrawnAt: Nullable(Type.String()),
+});
+
+export const ModuleSchema = Type.Object({
+  sha256: Type.String(),
+  name: Type.String(),
+  size: Type.Integer(),
+  platform: Type.String(),
+  arch: Type.String(),
+  buildId: Nullable(Type.String()),
+  pe: Nullable(Type.Object({ timeDateStamp: Type.Integer(), sizeOfImage: Type.Integer() })),
+  activePatches: Type.Integer(),
+  createdAt: Type.String(),
+});
+
+export const Username = Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$' });
+export const Password = Type.String({ minLength: 1, maxLength: 1024 });

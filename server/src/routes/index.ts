@@ -1,0 +1,17 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { healthRoutes } from './health.routes.ts';
+import { authRoutes } from './api/v1/auth.routes.ts';
+import { userRoutes } from './api/v1/users.routes.ts';
+import { tokenRoutes } from './api/v1/tokens.routes.ts';
+import { rootRoutes } from './api/v1/root.routes.ts';
+import { patchRoutes } from './api/v1/patches.routes.ts';
+import { moduleRoutes } from './api/v1/modules.routes.ts';
+import { manifestRoutes } from './api/v1/manifests.routes.ts';
+
+/** A route's file is found from its URL: /api/v1/<name> lives in routes/api/v1/<name>.routes.ts. */
+export const routes: FastifyPluginAsync = async (app) => {
+  await app.register(healthRoutes);
+  for (const r of [authRoutes, userRoutes, tokenRoutes, rootRoutes, patchRoutes, moduleRoutes, manifestRoutes]) {
+    await app.register(r, { prefix: '/api/v1' });
+  }
+};

@@ -1,0 +1,26 @@
+import type { KeyPair } from '@suture/shared/trust';
+import type { Config } from '../config.ts';
+import type { Db } from '../db/index.ts';
+import { createManifestService } from './manifest.service.ts';
+import { createModuleService } from './module.service.ts';
+import { createPatchService } from './patch.service.ts';
+import { createRootService } from './root.service.ts';
+import { createSessionService } from './session.service.ts';
+import { createTokenService } from './token.service.ts';
+import { createUserService } from './user.service.ts';
+
+export function createServices(deps: { db: Db; config: Config; jwtSecret: string; onlineKey: KeyPair }) {
+  const { db, config } = deps;
+  const roots = createRootService({ db });
+  const manifests = createManifestService({ db, roots, onlineKey: deps.onlineKey, ttlSeconds: config.manifestTtlSeconds });
+  return {
+    users: createUserService({ db }),
+    tokens: createTokenService({ db }),
+    sessions: createSessionService({ db, secret: deps.jwtSecret, ttlSeconds: config.jwtTtlSeconds }),
+    roots,
+    manifests,
+    patches: createPatchService({ db, roots, manifests }),
+    modules: createModuleService({ db }),
+  };
+}
+export type Services = ReturnType<typeof createServices>;

@@ -1,0 +1,119 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildApp } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { createTestDatabaseUrl } from '../src/db/test-db.ts';
+import { signDocument, generateKeyPair, envelopeBytes, type KeyPair } from '@suture/shared/trust';
+import { SPEC_VERSION, type PatchDocument, type RootDocument } from '@suture/shared/schemas';
+
+export type DbKind = 'postgres' | 'pglite';
+
+/** Which databases the integration tests run on: SUTURE_TEST_DB=postgres|pglite|both (default both). */
+export function dbKinds(): DbKind[] {
+  const v = process.env.SUTURE_TEST_DB ?? 'both';
+  return v === 'both' ? ['postgres', 'pglite'] : [v as DbKind];
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/** A real app on a fresh database (a new PostgreSQL database, or PGlite in a temp dir). */
+export async function buildTestApp(kind: DbKind, env: Record<string, string> = {}): Promise<TestApp> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'suture-test-'));
+  const pg = kind === 'postgres' ? await createTestDatabaseUrl() : undefined;
+  const config = loadConfig({ SUTURE_DATA_DIR: dataDir, ...(pg ? { DATABASE_URL: pg.url } : {}), ...env });
+  const app = await buildApp({ config, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }) });
+  await app.ready();
+  return {
+    app,
+    dataDir,
+    async close() {
+      await app.close();
+      await pg?.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function createUserAndLogin(app: FastifyInstance, opts: { username: string; role: 'admin' | 'operator' | 'auditor' }) {
+  const password = `pw-${opts.username}-long-enough`;
+  await app.services.users.create({ username: opts.username, password, role: opts.role });
+  const res = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: opts.username, password } });
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.body}`);
+  return { token: res.json().token as string, password };
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+export function expectError(res: LightMyRequestResponse, status: number, code?: string) {
+  if (res.statusCode !== status) throw new Error(`expected ${status}, got ${res.statusCode}: ${res.body}`);
+  const body = res.json();
+  if (!body.error?.code || !body.error?.requestId) throw new Error(`not the error shape: ${res.body}`);
+  if (code && body.error.code !== code) throw new Error(`expected error code ${code}, got ${body.error.code}`);
+  return body.error as { code: string; message: string; reason?: string };
+}
+
+/** Keys and a root naming them and the app's online key. */
+export function makeTrust(onlineKey: { keyid: string; publicKey: string }, opts: { version?: number; expiresDays?: number } = {}) {
+  const root = generateKeyPair();
+  const publisher = generateKeyPair();
+  const doc = rootDoc({ root: [root], publisher: [publisher], online: [onlineKey], version: opts.version ?? 1, expiresDays: opts.expiresDays });
+  return { root, publisher, rootDoc: doc, rootEnvelope: signDocument('root', doc, [root]) };
+}
+
+export function rootDoc(opts: {
+  root: Pick<KeyPair, 'keyid' | 'publicKey'>[];
+  publisher: Pick<KeyPair, 'keyid' | 'publicKey'>[];
+  online: Pick<KeyPair, 'keyid' | 'publicKey'>[];
+  version: number;
+  expiresDays?: number;
+}): RootDocument {
+  const all = [...opts.root, ...opts.publisher, ...opts.online];
+  return {
+    type: 'root',
+    specVersion: SPEC_VERSION,
+    version: opts.version,
+    expires: new Date(Date.now() + (opts.expiresDays ?? 365) * 86_400_000).toISOString(),
+    keys: Object.fromEntries(all.map((k) => [k.keyid, { keytype: 'ed25519' as const, public: k.publicKey }])),
+    roles: {
+      root: { keyids: opts.root.map((k) => k.keyid), threshold: 1 },
+      publisher: { keyids: opts.publisher.map((k) => k.keyid), threshold: 1 },
+      online: { keyids: opts.online.map((k) => k.keyid), threshold: 1 },
+    },
+  };
+}
+
+let counter = 0;
+export function patchDoc(overrides: Partial<PatchDocument> & { moduleSha256?: string } = {}): PatchDocument {
+  const { moduleSha256, ...rest } = overrides;
+  counter++;
+  return {
+    type: 'patch',
+    specVersion: SPEC_VERSION,
+    id: `SUT-${counter}`,
+    title: 'Fix an out-of-bounds write',
+    description: 'bounds check',
+    cves: ['CVE-2026-12345'],
+    severity: 'high',
+    module: {
+      sha256: moduleSha256 ?? 'ab'.repeat(32),
+      size: 16384,
+      name: 'libdemo.so',
+      platform: 'linux',
+      arch: 'x86_64',
+      buildId: '0123456789abcdef',
+    },
+    release: 1,
+    created: new Date().toISOString(),
+    patchlets: [{ kind: 'in-place', rva: 0x1139, expect: '7f05', write: '7d05' }],
+    ...rest,
+  };
+}
+
+export { envelopeBytes, signDocument };
