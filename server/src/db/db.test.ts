@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { utimes, writeFile } from 'node:fs/promises';
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -108,7 +108,7 @@ if (testDbKinds().includes('pglite')) {
         try {
           await assert.rejects(createDb({ dataDir, logger: quiet }), (err: Error) => {
             assert.ok(err instanceof DatabaseInUseError);
-            assert.match(err.message, /embedded database at .*pglite is in use by another process.*set DATABASE_URL/);
+            assert.match(err.message, /embedded database at .*pglite is in use by this process.*set DATABASE_URL/);
             return true;
           });
         } finally {
@@ -127,11 +127,20 @@ if (testDbKinds().includes('pglite')) {
       const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
       try {
         await writeFile(lockFile, JSON.stringify({ pid: other.pid, hostname: 'elsewhere' }));
-        await assert.rejects(createDb({ dataDir: tmp.dir, logger: quiet }), new RegExp(`in use by another process \\(pid ${other.pid} on elsewhere`));
+        await assert.rejects(
+          createDb({ dataDir: tmp.dir, logger: quiet }),
+          new RegExp(`embedded database at .* is in use by another process \\(pid ${other.pid} on elsewhere.*set DATABASE_URL`),
+        );
         other.kill();
         await new Promise((r) => other.once('exit', r));
         const db = await createDb({ dataDir: tmp.dir, logger: quiet });
         await db.close();
+
+        // A garbage lock file: fresh, it may be one being written; old, it is ignored.
+        await writeFile(lockFile, '');
+        await assert.rejects(createDb({ dataDir: tmp.dir, logger: quiet }), /in use by another process \(it is taking lock file/);
+        await utimes(lockFile, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+        await (await createDb({ dataDir: tmp.dir, logger: quiet })).close();
       } finally {
         other.kill();
         await tmp.remove();

@@ -176,8 +176,34 @@ $$ LANGUAGE plpgsql;`,
       });
       db = await freshRunner(kind);
       try {
-        await runMigrations({ runner: db.runner, logger: memoryLogger(), migrationsDir: dir });
+        const logger = memoryLogger();
+        await runMigrations({ runner: db.runner, logger, migrationsDir: dir });
         assert.deepEqual(await db.runner.query('SELECT "twice"(21) AS v'), [{ v: 42 }]);
+        assert.deepEqual(logger.lines.filter((l) => l.level !== 'info'), [], 'a plpgsql BEGIN is not a transaction');
+      } finally {
+        await db.cleanup();
+      }
+    });
+
+    test('runs a script that has its own BEGIN/COMMIT (as Prisma writes for enum changes) unwrapped', async () => {
+      const dir = join(scratch.dir, 'own-tx');
+      await writeMigrations(dir, {
+        '1_enum': `CREATE TYPE "Color" AS ENUM ('red', 'green', 'blue');`,
+        '2_alter_enum': `-- AlterEnum
+BEGIN;
+CREATE TYPE "Color_new" AS ENUM ('red', 'green');
+ALTER TYPE "Color" RENAME TO "Color_old";
+ALTER TYPE "Color_new" RENAME TO "Color";
+DROP TYPE "public"."Color_old";
+COMMIT;
+`,
+      });
+      db = await freshRunner(kind);
+      try {
+        const logger = memoryLogger();
+        assert.deepEqual((await runMigrations({ runner: db.runner, logger, migrationsDir: dir })).applied, ['1_enum', '2_alter_enum']);
+        assert.ok(logger.lines.some((l) => l.level === 'warn' && /own transaction/.test(l.msg ?? '')));
+        assert.deepEqual(await db.runner.query(`SELECT enum_range(NULL::"Color")::text AS v`), [{ v: '{red,green}' }]);
       } finally {
         await db.cleanup();
       }

@@ -231,7 +231,7 @@ function checkHistory(migrations: MigrationFolder[], rows: MigrationRow[], logge
 }
 
 /** A script with its own BEGIN/COMMIT (as Prisma writes for some enum changes) cannot be nested. */
-const OWN_TRANSACTION = /^\s*(BEGIN|COMMIT|START\s+TRANSACTION)\b/im;
+const OWN_TRANSACTION = /^\s*(BEGIN|COMMIT|START\s+TRANSACTION)(\s+(WORK|TRANSACTION))?\s*;/im;
 
 async function applyOne(runner: SqlRunner, migration: MigrationFolder, logger: DbLogger): Promise<void> {
   const id = randomUUID();

@@ -12,6 +12,7 @@
  * Uses internal Prisma APIs, pinned exactly in server/package.json (devDependencies):
  * @prisma/schema-engine-wasm and @prisma/driver-adapter-utils.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
@@ -126,7 +127,7 @@ export const readSchema = () => readFile(SCHEMA_FILE, 'utf8');
 /** prisma/migrations in the form the engine takes. */
 export async function migrationList(): Promise<MigrationList> {
   const lockContent = await readFile(join(MIGRATIONS_DIR, LOCK_FILE), 'utf8').catch(() => null);
-  const migrations = await readMigrations().catch(() => []);
+  const migrations = existsSync(MIGRATIONS_DIR) ? await readMigrations() : [];
   return {
     baseDir: MIGRATIONS_DIR,
     // A missing lock file (no migration yet) means PostgreSQL, as it will be written.

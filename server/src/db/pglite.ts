@@ -3,14 +3,14 @@
  * constant placeholder), and two processes writing one data dir corrupt it; so we keep a lock
  * file beside the data dir holding the owner's pid.
  */
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 
 export class DatabaseInUseError extends Error {
-  constructor(dir: string, owner: string) {
-    super(`the embedded database at ${dir} is in use by another process (${owner}); stop it, or set DATABASE_URL to use PostgreSQL`);
+  constructor(dir: string, by: string) {
+    super(`the embedded database at ${dir} is in use by ${by}; stop it, or set DATABASE_URL to use PostgreSQL`);
     this.name = 'DatabaseInUseError';
   }
 }
@@ -33,8 +33,11 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A lock file nobody could have been writing for this long is garbage, not a lock being taken. */
+const HALF_WRITTEN_GRACE_MS = 10_000;
+
 async function acquireLock(lockFile: string, dir: string): Promise<() => Promise<void>> {
-  if (heldHere.has(lockFile)) throw new DatabaseInUseError(dir, `this process, pid ${process.pid}`);
+  if (heldHere.has(lockFile)) throw new DatabaseInUseError(dir, 'this process (it is already open here)');
   const mine: LockOwner = { pid: process.pid, hostname: hostname(), since: new Date().toISOString() };
   for (let attempt = 0; ; attempt++) {
     try {
@@ -43,24 +46,25 @@ async function acquireLock(lockFile: string, dir: string): Promise<() => Promise
       await fh.close();
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (attempt > 0) throw new DatabaseInUseError(dir, `another process (it took lock file ${lockFile} just now)`);
     }
-    let owner: LockOwner | undefined;
-    try {
-      owner = JSON.parse(await readFile(lockFile, 'utf8')) as LockOwner;
-    } catch {
-      owner = undefined; // half-written or garbage: treat as stale
+    const owner = await readFile(lockFile, 'utf8')
+      .then((text) => JSON.parse(text) as LockOwner)
+      .catch(() => undefined);
+    if (!owner || typeof owner.pid !== 'number') {
+      const age = Date.now() - (await stat(lockFile).then((s) => s.mtimeMs, () => 0));
+      if (age < HALF_WRITTEN_GRACE_MS) throw new DatabaseInUseError(dir, `another process (it is taking lock file ${lockFile})`);
+    } else if (owner.pid !== process.pid && alive(owner.pid)) {
+      // (Our own pid in a stale file happens in containers, where the server is always pid 1.)
+      throw new DatabaseInUseError(dir, `another process (pid ${owner.pid}${owner.hostname ? ` on ${owner.hostname}` : ''}; lock file ${lockFile})`);
     }
-    // Our own pid in a stale file happens in containers (always pid 1) after a crash.
-    if (owner && typeof owner.pid === 'number' && owner.pid !== process.pid && alive(owner.pid)) {
-      throw new DatabaseInUseError(dir, `pid ${owner.pid}${owner.hostname ? ` on ${owner.hostname}` : ''}, lock file ${lockFile}`);
-    }
-    await unlink(lockFile).catch(() => {});
+    await unlink(lockFile).catch(() => {}); // stale: its owner is gone
   }
   heldHere.add(lockFile);
   return async () => {
     heldHere.delete(lockFile);
-    const owner = await readFile(lockFile, 'utf8').then((t) => JSON.parse(t) as LockOwner, () => undefined);
+    const owner = await readFile(lockFile, 'utf8').then((t) => JSON.parse(t) as LockOwner).catch(() => undefined);
     if (owner?.pid === process.pid) await unlink(lockFile).catch(() => {});
   };
 }
