@@ -40,10 +40,23 @@ const view = (t: TokenRow): TokenView => ({
 });
 
 const LAST_USED_EVERY_MS = 60_000;
+/**
+ * Verified tokens are remembered briefly so machine clients (agents' manifest lookups, SIEM
+ * polling) do not cost a database round trip per request. Revoking or disabling on this replica
+ * clears the cache at once; other replicas notice within CACHE_MS.
+ */
+const CACHE_MS = 5_000;
+const CACHE_MAX = 10_000;
 
 /** API tokens for machines. Only sha256(secret) is stored; the secret is shown once. */
 export function createTokenService({ db }: { db: Db }) {
+  const cache = new Map<string, { principal: Principal; until: number }>();
   return {
+    /** Forget every cached token (after a revocation or a user change). */
+    invalidate(): void {
+      cache.clear();
+    },
+
     async create(opts: { owner: Principal; name: string; scopes: Permission[]; expiresInDays?: number }) {
       // A caller cannot grant more than it has (a token minting tokens is limited to its scopes).
       const excess = opts.scopes.filter((s) => !opts.owner.permissions.has(s));
@@ -75,6 +88,7 @@ export function createTokenService({ db }: { db: Db }) {
       const row = await db.prisma.apiToken.findUnique({ where: { id: opts.id } });
       if (!row || (row.userId !== opts.viewer.userId && !opts.viewer.permissions.has('admin')))
         throw notFound(`no API token ${opts.id}`);
+      cache.clear();
       if (row.revokedAt) return view(row);
       return view(await db.prisma.apiToken.update({ where: { id: row.id }, data: { revokedAt: new Date() } }));
     },
@@ -82,7 +96,10 @@ export function createTokenService({ db }: { db: Db }) {
     /** Effective scopes = token scopes that the owner's current role still allows. */
     async authenticate(secret: string): Promise<Principal | null> {
       if (!secret.startsWith(TOKEN_PREFIX) || secret.length > 128) return null;
-      const row = await db.prisma.apiToken.findUnique({ where: { tokenHash: sha256Hex(secret) }, include: { user: true } });
+      const hash = sha256Hex(secret);
+      const hit = cache.get(hash);
+      if (hit && hit.until > Date.now()) return hit.principal;
+      const row = await db.prisma.apiToken.findUnique({ where: { tokenHash: hash }, include: { user: true } });
       const now = new Date();
       if (!row || row.revokedAt || (row.expiresAt && row.expiresAt <= now) || row.user.disabledAt) return null;
       if (!row.lastUsedAt || now.getTime() - row.lastUsedAt.getTime() > LAST_USED_EVERY_MS) {
@@ -90,7 +107,7 @@ export function createTokenService({ db }: { db: Db }) {
       }
       const role = row.user.role as RoleName;
       const allowed = new Set(ROLE_PERMISSIONS[role]);
-      return {
+      const principal: Principal = {
         userId: row.userId,
         username: row.user.username,
         role,
@@ -98,6 +115,10 @@ export function createTokenService({ db }: { db: Db }) {
         tokenId: row.id,
         permissions: new Set((row.scopes as Permission[]).filter((s) => allowed.has(s))),
       };
+      if (cache.size >= CACHE_MAX) cache.clear();
+      // Never cache past the token's own expiry.
+      cache.set(hash, { principal, until: Math.min(Date.now() + CACHE_MS, row.expiresAt?.getTime() ?? Infinity) });
+      return principal;
     },
   };
 }

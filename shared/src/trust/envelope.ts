@@ -1,5 +1,5 @@
-import nacl from 'tweetnacl';
-import { canonicalBytes, fromBase64, fromHex, toBase64, utf8 } from '../encoding/index.ts';
+import { canonicalBytes, fromBase64, toBase64, utf8 } from '../encoding/index.ts';
+import { ed25519Sign } from './ed25519.ts';
 import { PayloadTypes, type DocumentKind, type Envelope } from '../schemas/index.ts';
 import type { KeyPair } from './keys.ts';
 
@@ -24,7 +24,7 @@ export function signPayload(payloadType: string, payload: Uint8Array, keys: KeyP
   return {
     payloadType,
     payload: toBase64(payload),
-    signatures: keys.map((k) => ({ keyid: k.keyid, sig: toBase64(nacl.sign.detached(msg, fromHex(k.secretKey))) })),
+    signatures: keys.map((k) => ({ keyid: k.keyid, sig: toBase64(ed25519Sign(msg, k.secretKey)) })),
   };
 }
 
@@ -34,7 +34,7 @@ export function addSignatures(env: Envelope, keys: KeyPair[]): Envelope {
   const have = new Set(env.signatures.map((s) => s.keyid));
   const extra = keys
     .filter((k) => !have.has(k.keyid))
-    .map((k) => ({ keyid: k.keyid, sig: toBase64(nacl.sign.detached(msg, fromHex(k.secretKey))) }));
+    .map((k) => ({ keyid: k.keyid, sig: toBase64(ed25519Sign(msg, k.secretKey)) }));
   return { ...env, signatures: [...env.signatures, ...extra] };
 }
 

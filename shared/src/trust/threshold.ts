@@ -1,5 +1,5 @@
-import nacl from 'tweetnacl';
-import { fromBase64, fromHex } from '../encoding/index.ts';
+import { fromBase64 } from '../encoding/index.ts';
+import { ed25519Verify } from './ed25519.ts';
 import type { Envelope, RoleName, RootDocument } from '../schemas/index.ts';
 import { pae } from './envelope.ts';
 import type { Result } from './types.ts';
@@ -24,7 +24,7 @@ export function checkThreshold(opts: { envelope: Envelope; root: RootDocument; r
     if (!key) continue;
     try {
       const sig = fromBase64(s.sig);
-      if (sig.length === 64 && nacl.sign.detached.verify(msg, sig, fromHex(key.public))) good.add(s.keyid);
+      if (ed25519Verify(msg, sig, key.public)) good.add(s.keyid);
     } catch {
       /* a malformed signature is simply not valid */
     }

@@ -47,7 +47,9 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req) => {
       if (!(await app.services.users.get(req.params.id))) throw notFound(`no user ${req.params.id}`);
-      return app.services.users.disable(req.params.id);
+      const user = await app.services.users.disable(req.params.id);
+      app.services.tokens.invalidate();
+      return user;
     },
   );
 };
