@@ -173,7 +173,7 @@ async function main() {
     log('warm-up 3 s');
     await run({ connections: 4, duration: 3 });
     log(`fixed rate ${RATE} req/s for ${DURATION_S} s`);
-    const fixed = await run({ rate: RATE, connections: 16, duration: DURATION_S });
+    const fixed = await run({ rate: RATE, connections: 4, duration: DURATION_S });
     log(`  p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms, ${fixed.requests.average} req/s, non-2xx ${fixed.non2xx}, errors ${fixed.errors}`);
     log('maximum throughput for 10 s');
     const max = await run({ connections: 16, duration: 10 });

@@ -3,6 +3,7 @@ import { SPEC_VERSION, type ManifestDocument } from '@suture/shared/schemas';
 import type { Db } from '../db/index.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
 import { conflict } from '../lib/errors.ts';
+import { createManifestIndex } from './manifest-index.ts';
 import type { RootService } from './root.service.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -13,8 +14,9 @@ type Tx = Prisma.TransactionClient;
  * never see the same version with different bytes. Signed manifests are cached in the
  * database and re-signed when less than half their lifetime is left.
  */
-export function createManifestService(deps: { db: Db; roots: RootService; onlineKey: KeyPair; ttlSeconds: number }) {
+export function createManifestService(deps: { db: Db; roots: RootService; onlineKey: KeyPair; ttlSeconds: number; refreshMs?: number }) {
   const { db, onlineKey, ttlSeconds } = deps;
+  const index = createManifestIndex({ db, refreshMs: deps.refreshMs ?? 1_000 });
 
   async function signInTx(tx: Tx, moduleSha256: string, now: Date): Promise<Uint8Array> {
     const locked = await tx.$queryRaw<{ version: number }[]>`
@@ -44,7 +46,9 @@ export function createManifestService(deps: { db: Db; roots: RootService; online
   }
 
   async function resign(moduleSha256: string, now = new Date()): Promise<Uint8Array> {
-    return db.prisma.$transaction((tx) => signInTx(tx, moduleSha256, now));
+    const envelope = await db.prisma.$transaction((tx) => signInTx(tx, moduleSha256, now));
+    index.invalidate();
+    return envelope;
   }
 
   /** Agents would refuse manifests from a key the root does not name: say so instead. */
@@ -59,11 +63,16 @@ export function createManifestService(deps: { db: Db; roots: RootService; online
       );
   }
 
-  async function fresh(rows: { moduleSha256: string; expiresAt: Date; envelope: Uint8Array }[], now: Date) {
-    const refreshBefore = new Date(now.getTime() + (ttlSeconds * 1000) / 2);
+  /** Signed manifests for these modules, re-signed first where less than half the lifetime is left. */
+  async function lookup(moduleSha256s: Iterable<string>): Promise<Map<string, Uint8Array>> {
+    await index.ensureFresh();
+    const now = new Date();
+    const refreshBefore = now.getTime() + (ttlSeconds * 1000) / 2;
     const out = new Map<string, Uint8Array>();
-    for (const row of rows) {
-      out.set(row.moduleSha256, row.expiresAt > refreshBefore ? new Uint8Array(row.envelope) : await resign(row.moduleSha256, now));
+    for (const sha of moduleSha256s) {
+      const m = index.get(sha);
+      if (!m) continue;
+      out.set(sha, m.expiresAt.getTime() > refreshBefore ? m.envelope : await resign(sha, now));
     }
     return out;
   }
@@ -72,22 +81,18 @@ export function createManifestService(deps: { db: Db; roots: RootService; online
     signInTx,
     resign,
     assertOnlineKeyTrusted,
+    /** Call after a transaction that used signInTx has committed. */
+    changed: () => index.invalidate(),
 
     async get(moduleSha256: string): Promise<Uint8Array | null> {
       await assertOnlineKeyTrusted();
-      const row = await db.prisma.manifest.findUnique({ where: { moduleSha256 } });
-      if (!row) return null;
-      return (await fresh([row], new Date())).get(moduleSha256) ?? null;
+      return (await lookup([moduleSha256])).get(moduleSha256) ?? null;
     },
 
     /** Manifests for the modules an agent has loaded that have patches; the rest are absent. */
     async batch(moduleSha256s: string[]): Promise<Map<string, Uint8Array>> {
       await assertOnlineKeyTrusted();
-      if (moduleSha256s.length === 0) return new Map();
-      // One array parameter instead of hundreds of bind parameters.
-      const rows = await db.prisma.$queryRaw<{ moduleSha256: string; expiresAt: Date; envelope: Uint8Array }[]>`
-        SELECT "moduleSha256", "expiresAt", envelope FROM "Manifest" WHERE "moduleSha256" = ANY(${[...new Set(moduleSha256s)]}::text[])`;
-      return fresh(rows, new Date());
+      return lookup(new Set(moduleSha256s));
     },
   };
 }

@@ -120,6 +120,7 @@ export function createPatchService(deps: { db: Db; roots: RootService; manifests
         await deps.manifests.signInTx(tx, m.sha256, new Date());
         return { patch: view(row), created: true };
       });
+      deps.manifests.changed();
       return result;
     },
 
@@ -151,7 +152,7 @@ export function createPatchService(deps: { db: Db; roots: RootService; manifests
 
     /** Takes the patch out of its module's manifest at once; the document stays for the record. */
     async withdraw(opts: { id: string; byUserId: string }): Promise<PatchView> {
-      return db.prisma.$transaction(async (tx) => {
+      const patch = await db.prisma.$transaction(async (tx) => {
         const row = await tx.patch.findUnique({ where: { id: opts.id }, include });
         if (!row) throw notFound(`no patch ${opts.id}`);
         if (row.withdrawnAt) return view(row);
@@ -163,6 +164,8 @@ export function createPatchService(deps: { db: Db; roots: RootService; manifests
         await deps.manifests.signInTx(tx, row.moduleSha256, new Date());
         return view(updated);
       });
+      deps.manifests.changed();
+      return patch;
     },
   };
 }
