@@ -5,17 +5,14 @@ import pino from 'pino';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { createTestDatabaseUrl } from '../src/db/test-db.ts';
+import { createTestDatabaseUrl, testDbKinds } from '../src/db/test-db.ts';
 import { signDocument, generateKeyPair, envelopeBytes, type KeyPair } from '@suture/shared/trust';
 import { SPEC_VERSION, type PatchDocument, type RootDocument } from '@suture/shared/schemas';
 
 export type DbKind = 'postgres' | 'pglite';
 
 /** Which databases the integration tests run on: SUTURE_TEST_DB=postgres|pglite|both (default both). */
-export function dbKinds(): DbKind[] {
-  const v = process.env.SUTURE_TEST_DB ?? 'both';
-  return v === 'both' ? ['postgres', 'pglite'] : [v as DbKind];
-}
+export const dbKinds = testDbKinds;
 
 export interface TestApp {
   app: FastifyInstance;
