@@ -1,27 +1,22 @@
-import type { Command } from 'commander';
-import { generateKeyPair } from '@suture/shared/trust';
-import { writeOut, writePrivate } from '../lib/files.ts';
-import { CliError, type Output } from '../lib/output.ts';
+import { Option } from 'commander';
+import type { CommandContext } from '../lib/context.util.ts';
+import { KEY_ROLES, writeKeyPair, type KeyRole } from '../lib/key-file.util.ts';
 
-export function registerKeys(program: Command, run: (fn: (out: Output) => Promise<void>) => Promise<void>) {
-  const keys = program.command('keys').description('Ed25519 signing keys');
+/** `suture keys generate`: Ed25519 key pairs for the root, publisher and online roles. */
+export function registerKeys(ctx: CommandContext): void {
+  const keys = ctx.group('keys', 'Ed25519 signing keys');
   keys
     .command('generate')
-    .description('generate a key pair: <out> is the secret key (0600), <out>.pub the public key')
-    .requiredOption('--role <role>', 'root | publisher | online')
+    .description('generate a key pair: <out> is the secret key (mode 0600), <out>.pub the public key')
+    .addOption(new Option('--role <role>', 'what the key will sign').choices(KEY_ROLES).makeOptionMandatory())
     .requiredOption('--out <path>', 'secret key file to create')
-    .option('--force', 'overwrite an existing file')
-    .action((o: { role: string; out: string; force?: boolean }) =>
-      run(async (out) => {
-        if (!['root', 'publisher', 'online'].includes(o.role)) throw new CliError(`--role must be root, publisher or online, not ${o.role}`, 'usage', 2);
-        const kp = generateKeyPair();
-        const pub = { keytype: 'ed25519', role: o.role, keyid: kp.keyid, public: kp.publicKey };
-        await writePrivate(o.out, `${JSON.stringify({ ...pub, secret: kp.secretKey }, null, 2)}\n`, o.force);
-        await writeOut(`${o.out}.pub`, `${JSON.stringify(pub, null, 2)}\n`);
-        out.result({ keyid: kp.keyid, role: o.role, secretKeyFile: o.out, publicKeyFile: `${o.out}.pub` }, [
-          `${o.role} key ${kp.keyid}`,
-          `  secret: ${o.out} (mode 0600; keep it offline)`,
-          `  public: ${o.out}.pub`,
+    .option('--force', 'overwrite existing files')
+    .action((o: { role: KeyRole; out: string; force?: boolean }) =>
+      ctx.run(async (out) => {
+        const { keyid, publicPath } = await writeKeyPair({ path: o.out, role: o.role, force: o.force });
+        out.result({ keyid, role: o.role, secretKeyFile: o.out, publicKeyFile: publicPath }, [
+          keyid,
+          `${o.role} key: secret ${o.out} (mode 0600; keep it offline), public ${publicPath}`,
         ]);
       }),
     );

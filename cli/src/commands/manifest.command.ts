@@ -1,32 +1,27 @@
-import type { Command } from 'commander';
-import { parseEnvelope, pinRoot, verifyUpdate } from '@suture/shared/trust';
-import { readModuleIdentity } from '@suture/shared/modules';
-import { apiClient } from '../lib/client.ts';
-import { readText, writeOut } from '../lib/files.ts';
-import { CliError, type Output } from '../lib/output.ts';
+import { pinRoot, verifyUpdate } from '@suture/shared/trust';
+import { apiClient } from '../lib/api.client.ts';
+import { collect, type CommandContext } from '../lib/context.util.ts';
+import { readBytes, writeOut } from '../lib/files.util.ts';
+import { CliError, usageError } from '../lib/output.util.ts';
+import { loadModule } from '../lib/patchlet-check.util.ts';
+import { trimmed } from '../lib/root-document.util.ts';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-const fileBytes = async (path: string, what: string) => new TextEncoder().encode((await readText(path, what)).trim());
+const fileBytes = async (opts: { path: string; what: string }) => trimmed(await readBytes(opts));
 
-export async function readRootFile(path: string) {
-  const r = parseEnvelope(await fileBytes(path, 'root'), 'root');
-  if (!r.ok) throw new CliError(`${path} is not a valid root (${r.reason}): ${r.detail}`, 'bad-root', 1, { reason: r.reason });
-  return r.value;
-}
-
-export function registerManifest(program: Command, run: (fn: (out: Output) => Promise<void>) => Promise<void>) {
-  const manifest = program.command('manifest').description('online-signed manifests, as agents receive them');
+/** `suture manifest get|verify`: the online-signed manifests agents receive, checked the way agents check them. */
+export function registerManifest(ctx: CommandContext): void {
+  const manifest = ctx.group('manifest', 'online-signed manifests, as agents receive them');
 
   manifest
     .command('get <sha256>')
     .description("fetch a module's signed manifest")
     .requiredOption('--out <file>', 'where to write it')
     .action((sha: string, o: { out: string }) =>
-      run(async (out) => {
-        if (!/^[0-9a-f]{64}$/.test(sha)) throw new CliError(`${sha} is not a sha256 (64 lower-case hex digits)`, 'usage', 2);
+      ctx.run(async (out) => {
+        if (!/^[0-9a-f]{64}$/.test(sha)) throw usageError(`${sha} is not a sha256 (64 lower-case hex digits)`);
         const api = await apiClient();
-        const bytes = await api.requestBytes(`/api/v1/manifests/${sha}`);
-        await writeOut(o.out, bytes.toString('utf8'));
+        const bytes = await api.requestBytes({ path: `/api/v1/manifests/${sha}` });
+        await writeOut({ path: o.out, text: bytes });
         out.result({ module: sha, out: o.out, bytes: bytes.length }, `manifest for ${sha} written to ${o.out}`);
       }),
     );
@@ -39,14 +34,14 @@ export function registerManifest(program: Command, run: (fn: (out: Output) => Pr
     .requiredOption('--module <file>', 'the module file (its hash must be the one the manifest names)')
     .option('--patch <signed>', 'signed patch named by the manifest (repeat)', collect)
     .action((o: { manifest: string; root: string; module: string; patch?: string[] }) =>
-      run(async (out) => {
+      ctx.run(async (out) => {
         const now = new Date();
-        const pinned = pinRoot({ bytes: await fileBytes(o.root, 'root'), now });
-        if (!pinned.ok) throw new CliError(`root refused (${pinned.reason}): ${pinned.detail}`, 'root-refused', 1, { reason: pinned.reason });
-        const mod = await readModuleIdentity(o.module);
-        const patches = await Promise.all((o.patch ?? []).map((p) => fileBytes(p, 'signed patch')));
-        const r = verifyUpdate({ state: pinned.value, manifest: await fileBytes(o.manifest, 'manifest'), patches, mappedModuleSha256: mod.sha256, now });
-        if (!r.ok) throw new CliError(`refused (${r.reason}): ${r.detail}`, 'refused', 1, { reason: r.reason });
+        const pinned = pinRoot({ bytes: await fileBytes({ path: o.root, what: 'root' }), now });
+        if (!pinned.ok) throw new CliError(`root refused (${pinned.reason}): ${pinned.detail}; pass a complete, unexpired root`, { code: 'root-refused', extra: { reason: pinned.reason } });
+        const mod = await loadModule({ path: o.module });
+        const patches = await Promise.all((o.patch ?? []).map((path) => fileBytes({ path, what: 'signed patch' })));
+        const r = verifyUpdate({ state: pinned.value, manifest: await fileBytes({ path: o.manifest, what: 'manifest' }), patches, mappedModuleSha256: mod.sha256, now });
+        if (!r.ok) throw new CliError(`refused (${r.reason}): ${r.detail}`, { code: 'refused', extra: { reason: r.reason } });
         const m = r.value.manifest.document;
         out.result(
           { ok: true, module: m.module, version: m.version, expires: m.expires, patches: r.value.patches.map((p) => p.document.id) },
