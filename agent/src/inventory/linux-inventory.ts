@@ -1,0 +1,99 @@
+import { open, readFile } from 'node:fs/promises';
+import { parseModule, type ParsedModule } from '@suture/shared/modules';
+import { createHashCache, type HashCache } from './hash-cache.ts';
+import { mappedFiles, parseMaps } from './proc-maps.ts';
+import { listPids, readProcess, type ProcessInfo } from './processes.ts';
+
+export interface LoadedModule {
+  sha256: string;
+  size: number;
+  path: string;
+  /** runtime address of RVA 0 */
+  base: bigint;
+  format: 'elf' | 'pe';
+  deleted: boolean;
+}
+
+export interface ProcessModules extends ProcessInfo {
+  modules: LoadedModule[];
+}
+
+const HEADER_BYTES = 64 * 1024;
+
+/**
+ * Linux inventory from /proc: every process and the ELF and PE modules it has mapped (PE images
+ * mapped by Wine included). Files are read through /proc/PID/map_files, so the hash is of the
+ * file actually mapped even if its path was replaced on disk since. Processes that exit during
+ * a scan are skipped; unreadable processes are counted, not fatal.
+ */
+export function createLinuxInventory(opts: { hashCache?: HashCache } = {}) {
+  const hashes = opts.hashCache ?? createHashCache();
+  const formats = new Map<string, { format: 'elf' | 'pe'; minVaddr: number } | null>();
+
+  /** Header parse per file identity, cached with the hash key. */
+  async function formatOf(path: string, key: string): Promise<{ format: 'elf' | 'pe'; minVaddr: number } | null> {
+    if (formats.has(key)) return formats.get(key)!;
+    let parsed: ParsedModule | null = null;
+    try {
+      const fh = await open(path, 'r');
+      try {
+        const st = await fh.stat();
+        // Program headers and section tables sit near the start; parse the whole file if small.
+        const len = Number(st.size) <= 8 * 1024 * 1024 ? Number(st.size) : HEADER_BYTES;
+        const buf = Buffer.alloc(len);
+        await fh.read(buf, 0, len, 0);
+        parsed = parseModule(new Uint8Array(buf.buffer, buf.byteOffset, len));
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      parsed = null; // not a module (data file, font, locale archive, truncated header)
+    }
+    const v = parsed ? { format: parsed.format, minVaddr: parsed.minVaddr } : null;
+    formats.set(key, v);
+    return v;
+  }
+
+  async function scanProcess(pid: number): Promise<ProcessModules | undefined> {
+    const info = await readProcess(pid);
+    if (!info) return undefined;
+    let maps: string;
+    try {
+      maps = await readFile(`/proc/${pid}/maps`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    const modules: LoadedModule[] = [];
+    for (const f of mappedFiles(parseMaps(maps))) {
+      const link = `/proc/${pid}/map_files/${f.first.start.toString(16)}-${f.first.end.toString(16)}`;
+      try {
+        const id = await hashes.identify(link);
+        const fmt = await formatOf(link, id.key);
+        if (!fmt) continue;
+        modules.push({ sha256: id.sha256, size: id.size, path: f.path, base: f.base, format: fmt.format, deleted: f.deleted });
+      } catch {
+        // The process exited or unmapped the file mid-scan.
+      }
+    }
+    return { ...info, modules };
+  }
+
+  return {
+    scanProcess,
+    /** All processes; `processes` modules are keyed by pid. */
+    async scan(): Promise<{ processes: ProcessModules[]; skipped: number }> {
+      const processes: ProcessModules[] = [];
+      let skipped = 0;
+      for (const pid of await listPids()) {
+        const p = await scanProcess(pid);
+        if (p) processes.push(p);
+        else skipped++;
+      }
+      return { processes, skipped };
+    },
+    hashCache: hashes,
+  };
+}
+
+/** Runtime address of a module RVA in a process: RVA 0 is the module's lowest mapping. */
+export const addressOf = (m: LoadedModule, rva: number): bigint => m.base + BigInt(rva);
