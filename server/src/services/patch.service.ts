@@ -20,15 +20,7 @@ export interface PatchView {
   withdrawnAt: string | null;
 }
 
-type PatchRow = {
-  id: string;
-  moduleSha256: string;
-  title: string;
-  severity: string;
-  cves: string[];
-  release: number;
-  documentSha256: string;
-  documentLength: number;
+type PatchRow = Omit<PatchView, 'moduleName' | 'publishedAt' | 'withdrawnAt'> & {
   publishedAt: Date;
   withdrawnAt: Date | null;
   module: { name: string };
