@@ -38,11 +38,13 @@ export function createLinuxInventory(opts: { hashCache?: HashCache } = {}) {
       const fh = await open(path, 'r');
       try {
         const st = await fh.stat();
-        // Program headers and section tables sit near the start; parse the whole file if small.
-        const len = Number(st.size) <= 8 * 1024 * 1024 ? Number(st.size) : HEADER_BYTES;
+        // Headers only: program headers and section tables sit near the start of the file; the
+        // parser checks the segments against the full size.
+        const size = Number(st.size);
+        const len = Math.min(size, HEADER_BYTES);
         const buf = Buffer.alloc(len);
         await fh.read(buf, 0, len, 0);
-        parsed = parseModule(new Uint8Array(buf.buffer, buf.byteOffset, len));
+        parsed = parseModule(new Uint8Array(buf.buffer, buf.byteOffset, len), { fileSize: size });
       } finally {
         await fh.close();
       }
