@@ -1,8 +1,14 @@
 import { createHash } from 'node:crypto';
 
+const encoder = new TextEncoder();
+// fatal: invalid UTF-8 throws instead of becoming U+FFFD. ignoreBOM: a leading BOM stays in the
+// text (and then fails JSON.parse) instead of being silently dropped, which would let two
+// different byte strings decode to the same document.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 export const utf8 = {
-  encode: (s: string): Uint8Array => new TextEncoder().encode(s),
-  decode: (b: Uint8Array): string => new TextDecoder('utf-8', { fatal: true }).decode(b),
+  encode: (s: string): Uint8Array => encoder.encode(s),
+  decode: (b: Uint8Array): string => decoder.decode(b),
 };
 
 export function toHex(b: Uint8Array): string {

@@ -2,7 +2,8 @@
  * Canonical JSON: object keys sorted by UTF-16 code units, no whitespace, integers only (safe
  * range), strings escaped as JSON.stringify does. Two parties that build the same document get
  * the same bytes, so a document hash is stable and "same version, different bytes" is
- * detectable. Floats, NaN, undefined and non-plain objects are refused.
+ * detectable. Floats, NaN, -0, undefined, sparse arrays and non-plain objects are refused: each
+ * either has no JSON form or would encode the same as a different value.
  */
 export class CanonicalError extends Error {}
 
@@ -24,9 +25,11 @@ function enc(v: unknown, depth: number): string {
       return JSON.stringify(v);
     case 'number':
       if (!Number.isSafeInteger(v)) throw new CanonicalError(`number ${v} is not a safe integer`);
-      return Object.is(v, -0) ? '0' : String(v);
+      if (Object.is(v, -0)) throw new CanonicalError('-0 would encode the same as 0');
+      return String(v);
     case 'object': {
-      if (Array.isArray(v)) return `[${v.map((x) => enc(x, depth + 1)).join(',')}]`;
+      // Array.from turns holes into undefined (refused); map() would skip them and emit "[,1]".
+      if (Array.isArray(v)) return `[${Array.from(v, (x) => enc(x, depth + 1)).join(',')}]`;
       const proto = Object.getPrototypeOf(v);
       if (proto !== Object.prototype && proto !== null) throw new CanonicalError('only plain objects can be encoded');
       const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);

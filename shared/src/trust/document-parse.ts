@@ -1,5 +1,5 @@
 import { Compile } from 'typebox/compile';
-import { canonicalize, fromBase64, sha256Hex, utf8 } from '../encoding/index.ts';
+import { canonicalBytes, fromBase64, sha256Hex, utf8 } from '../encoding/index.ts';
 import {
   Envelope,
   ManifestDocument,
@@ -9,7 +9,10 @@ import {
   SPEC_VERSION,
   type DocumentKind,
 } from '../schemas/index.ts';
-import { DEFAULT_LIMITS, type Limits, type Result, type VerifiedEnvelope } from './types.ts';
+import { isReadableTime } from './expiry.ts';
+import { resolveLimits } from './limits.ts';
+import { refuse, refusalFromException } from './refusal.ts';
+import type { Limits, Result, VerifiedEnvelope } from './types.ts';
 
 export type DocFor<K extends DocumentKind> = K extends 'root'
   ? RootDocument
@@ -18,14 +21,15 @@ export type DocFor<K extends DocumentKind> = K extends 'root'
     : ManifestDocument;
 
 const envelopeSchema = Compile(Envelope);
-const documentSchemas = {
+export const documentSchemas = {
   root: Compile(RootDocument),
   patch: Compile(PatchDocument),
   manifest: Compile(ManifestDocument),
 } as const;
 const capOf: Record<DocumentKind, keyof Limits> = { root: 'rootBytes', patch: 'patchBytes', manifest: 'manifestBytes' };
 
-export const refuse = <T>(reason: Extract<Result<T>, { ok: false }>['reason'], detail: string): Result<T> => ({ ok: false, reason, detail });
+/** Attacker-chosen text in a detail goes to logs and SIEMs: quoted, escaped and short. */
+const quote = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.slice(0, 64)) : `a ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v}`);
 
 function firstError(validator: { Errors(v: unknown): { instancePath: string; message: string }[] }, v: unknown): string {
   const e = validator.Errors(v)[0];
@@ -40,6 +44,24 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
   }
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
+function canonicalOf(value: unknown): Uint8Array | undefined {
+  try {
+    return canonicalBytes(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Times the schema accepts but Date.parse cannot read (a leap second, an RFC 9557 suffix). */
+function unreadableTime(doc: RootDocument | PatchDocument | ManifestDocument): string | undefined {
+  const [field, value] = doc.type === 'patch' ? ['created', doc.created] : ['expires', doc.expires];
+  return isReadableTime(value) ? undefined : `${field} ${quote(value)} is not a time this verifier can read`;
+}
+
 /**
  * Parses envelope bytes into a typed document without checking signatures. The size cap is
  * checked before anything is parsed. Never throws: every failure is a typed refusal.
@@ -47,11 +69,24 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
 export function parseEnvelope<K extends DocumentKind>(
   bytes: Uint8Array,
   kind: K,
-  limits: Partial<Limits> = {},
+  limits?: Partial<Limits>,
 ): Result<VerifiedEnvelope<DocFor<K>>> {
-  const cap = { ...DEFAULT_LIMITS, ...limits }[capOf[kind]];
-  if (!(bytes instanceof Uint8Array)) return refuse('malformed', 'not bytes');
-  if (bytes.length > cap) return refuse('too-large', `${kind} is ${bytes.length} bytes, over the ${cap}-byte cap`);
+  try {
+    return parse(bytes, kind, limits);
+  } catch (err) {
+    return refusalFromException(err);
+  }
+}
+
+function parse<K extends DocumentKind>(input: Uint8Array, kind: K, limits: Partial<Limits> | undefined): Result<VerifiedEnvelope<DocFor<K>>> {
+  if (!Object.hasOwn(PayloadTypes, kind)) return refuse('malformed', `unknown document kind ${quote(kind)}`);
+  if (!(input instanceof Uint8Array)) return refuse('malformed', 'not bytes');
+  const cap = resolveLimits(limits)[capOf[kind]];
+  if (input.length > cap) return refuse('too-large', `${kind} is ${input.length} bytes, over the ${cap}-byte cap`);
+  // Our own copy: what is hashed is what is returned, and a view into a larger buffer neither
+  // aliases the caller's memory nor keeps it alive in the persisted state.
+  // (Buffer#slice would return a view, hence the constructor.)
+  const bytes = new Uint8Array(input);
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -63,7 +98,7 @@ export function parseEnvelope<K extends DocumentKind>(
   if (!envelopeSchema.Check(env.value)) return refuse('malformed', `envelope: ${firstError(envelopeSchema, env.value)}`);
   const envelope = env.value;
   if (envelope.payloadType !== PayloadTypes[kind])
-    return refuse('wrong-payload-type', `expected ${PayloadTypes[kind]}, got ${envelope.payloadType.slice(0, 128)}`);
+    return refuse('wrong-payload-type', `expected ${PayloadTypes[kind]}, got ${quote(envelope.payloadType)}`);
   let payloadBytes: Uint8Array;
   let payloadText: string;
   try {
@@ -74,19 +109,19 @@ export function parseEnvelope<K extends DocumentKind>(
   }
   const doc = parseJson(payloadText);
   if (!doc.ok) return refuse('malformed', 'payload is not JSON');
-  let canonical: string;
-  try {
-    canonical = canonicalize(doc.value);
-  } catch (err) {
-    return refuse('malformed', `payload cannot be canonical: ${(err as Error).message}`);
-  }
-  if (canonical !== payloadText) return refuse('malformed', 'payload is not in canonical form');
-  const d = doc.value as { specVersion?: unknown; type?: unknown } | null;
+  const canonical = canonicalOf(doc.value);
+  if (!canonical) return refuse('malformed', 'payload has no canonical form (floats, -0 or nesting too deep)');
+  if (!sameBytes(canonical, payloadBytes)) return refuse('malformed', 'payload is not in canonical form');
+  const d = doc.value;
   if (typeof d !== 'object' || d === null || Array.isArray(d)) return refuse('malformed', 'payload is not an object');
-  if (d.specVersion !== SPEC_VERSION) return refuse('unknown-spec-version', `spec version ${String(d.specVersion).slice(0, 16)} is not ${SPEC_VERSION}`);
+  // Before the full schema, so a newer document (with fields this version does not know) is
+  // refused as what it is rather than as a schema violation.
+  const specVersion = (d as { specVersion?: unknown }).specVersion;
+  if (specVersion !== SPEC_VERSION) return refuse('unknown-spec-version', `spec version ${quote(specVersion)} is not ${SPEC_VERSION}`);
   const schema = documentSchemas[kind];
   if (!schema.Check(d)) return refuse('malformed', `${kind}: ${firstError(schema, d)}`);
-  return { ok: true, value: { envelope, bytes, sha256: sha256Hex(bytes), document: d as DocFor<K> } };
+  const document = d as DocFor<K>;
+  const badTime = unreadableTime(document);
+  if (badTime) return refuse('malformed', `${kind}: ${badTime}`);
+  return { ok: true, value: { envelope, bytes, sha256: sha256Hex(bytes), document } };
 }
-
-export const isoMs = (s: string): number => Date.parse(s);

@@ -1,35 +1,55 @@
-import type { RoleKeys } from '../schemas/root.ts';
-import type { Static } from 'typebox';
-import { isoMs, parseEnvelope, refuse } from './document-parse.ts';
+import type { RootDocument } from '../schemas/index.ts';
+import { parseEnvelope } from './document-parse.ts';
+import { isExpired } from './expiry.ts';
+import { resolveLimits } from './limits.ts';
+import { refuse, refusalFromException } from './refusal.ts';
 import { checkThreshold } from './threshold.ts';
-import { DEFAULT_LIMITS, type Limits, type Result, type TrustState } from './types.ts';
+import type { Limits, Result, TrustState } from './types.ts';
 
-const sameRole = (a: Static<typeof RoleKeys>, b: Static<typeof RoleKeys>) =>
-  a.threshold === b.threshold && [...a.keyids].sort().join() === [...b.keyids].sort().join();
+type RoleKeys = RootDocument['roles']['online'];
+
+const sameRole = (a: RoleKeys, b: RoleKeys) => a.threshold === b.threshold && [...a.keyids].sort().join() === [...b.keyids].sort().join();
 
 /** Pins the first root (trust on first use at enrollment): self-signed by its threshold, unexpired. */
 export function pinRoot(opts: { bytes: Uint8Array; now: Date; limits?: Partial<Limits> }): Result<TrustState> {
-  const parsed = parseEnvelope(opts.bytes, 'root', opts.limits);
-  if (!parsed.ok) return parsed;
-  const sig = checkThreshold({ envelope: parsed.value.envelope, root: parsed.value.document, role: 'root' });
-  if (!sig.ok) return sig;
-  if (isoMs(parsed.value.document.expires) <= opts.now.getTime()) return refuse('expired', `root v${parsed.value.document.version} expired ${parsed.value.document.expires}`);
-  return { ok: true, value: { root: parsed.value, manifests: {}, releases: {} } };
+  try {
+    const parsed = parseEnvelope(opts.bytes, 'root', opts.limits);
+    if (!parsed.ok) return parsed;
+    const doc = parsed.value.document;
+    const sig = checkThreshold({ envelope: parsed.value.envelope, root: doc, role: 'root' });
+    if (!sig.ok) return sig;
+    if (isExpired(doc.expires, opts.now)) return refuse('expired', `root v${doc.version} expired ${doc.expires}`);
+    return { ok: true, value: { root: parsed.value, manifests: {}, releases: {} } };
+  } catch (err) {
+    return refusalFromException(err);
+  }
 }
 
 /**
  * TUF root chain: N -> N+1 -> ..., each signed by a threshold of the previous root's root keys
  * and of its own. Intermediate roots may have expired; the last may not. When the online or
- * publisher role changes, the stored versions signed by the old keys are dropped so that a
- * compromised, rotated-out key cannot freeze the agent at a huge version (fast-forward recovery).
+ * publisher role changes anywhere along the chain, the stored versions signed under the old
+ * role are dropped so that a compromised, rotated-out key cannot freeze the agent at a huge
+ * version (fast-forward recovery). Pure: the given state is not modified.
  */
 export function updateRoot(opts: { state: TrustState; roots: Uint8Array[]; now: Date; limits?: Partial<Limits> }): Result<TrustState> {
-  const max = { ...DEFAULT_LIMITS, ...opts.limits }.maxRootRotations;
-  if (opts.roots.length > max) return refuse('too-many-rotations', `${opts.roots.length} root rotations in one update, at most ${max}`);
+  try {
+    return rotate(opts);
+  } catch (err) {
+    return refusalFromException(err);
+  }
+}
+
+function rotate(opts: { state: TrustState; roots: Uint8Array[]; now: Date; limits?: Partial<Limits> }): Result<TrustState> {
+  const limits = resolveLimits(opts.limits);
+  // Before any parsing: an endless chain costs nothing to refuse.
+  if (opts.roots.length > limits.maxRootRotations)
+    return refuse('too-many-rotations', `${opts.roots.length} root rotations in one update, at most ${limits.maxRootRotations}`);
   let current = opts.state.root;
-  const first = current.document;
+  let onlineChanged = false;
+  let publisherChanged = false;
   for (const bytes of opts.roots) {
-    const parsed = parseEnvelope(bytes, 'root', opts.limits);
+    const parsed = parseEnvelope(bytes, 'root', limits);
     if (!parsed.ok) return parsed;
     const next = parsed.value;
     const v = next.document.version;
@@ -41,20 +61,21 @@ export function updateRoot(opts: { state: TrustState; roots: Uint8Array[]; now: 
     if (v < cv) return refuse('rollback', `root v${v} is older than the trusted v${cv}`);
     if (v !== cv + 1) return refuse('non-consecutive-root', `root v${v} does not follow v${cv}`);
     const byOld = checkThreshold({ envelope: next.envelope, root: current.document, role: 'root' });
-    if (!byOld.ok) return refuse('threshold-not-met', `root v${v} by the v${cv} root keys: ${byOld.detail}`);
+    if (!byOld.ok) return refuse(byOld.reason, `root v${v} by the v${cv} root keys: ${byOld.detail}`);
     const byNew = checkThreshold({ envelope: next.envelope, root: next.document, role: 'root' });
-    if (!byNew.ok) return refuse('threshold-not-met', `root v${v} by its own root keys: ${byNew.detail}`);
+    if (!byNew.ok) return refuse(byNew.reason, `root v${v} by its own root keys: ${byNew.detail}`);
+    onlineChanged ||= !sameRole(current.document.roles.online, next.document.roles.online);
+    publisherChanged ||= !sameRole(current.document.roles.publisher, next.document.roles.publisher);
     current = next;
   }
-  if (isoMs(current.document.expires) <= opts.now.getTime())
+  if (isExpired(current.document.expires, opts.now))
     return refuse('expired', `root v${current.document.version} expired ${current.document.expires}`);
-  const last = current.document;
   return {
     ok: true,
     value: {
       root: current,
-      manifests: sameRole(first.roles.online, last.roles.online) ? opts.state.manifests : {},
-      releases: sameRole(first.roles.publisher, last.roles.publisher) ? opts.state.releases : {},
+      manifests: onlineChanged ? {} : opts.state.manifests,
+      releases: publisherChanged ? {} : opts.state.releases,
     },
   };
 }
