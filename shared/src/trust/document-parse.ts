@@ -10,6 +10,7 @@ import {
   type DocumentKind,
 } from '../schemas/index.ts';
 import { isReadableTime } from './expiry.ts';
+import { rootKeyProblem } from './root-keys.ts';
 import { resolveLimits } from './limits.ts';
 import { refuse, refusalFromException } from './refusal.ts';
 import type { Limits, Result, VerifiedEnvelope } from './types.ts';
@@ -123,5 +124,9 @@ function parse<K extends DocumentKind>(input: Uint8Array, kind: K, limits: Parti
   const document = d as DocFor<K>;
   const badTime = unreadableTime(document);
   if (badTime) return refuse('malformed', `${kind}: ${badTime}`);
+  if (kind === 'root') {
+    const problem = rootKeyProblem(document as RootDocument);
+    if (problem) return refuse('malformed', `root: ${problem}`);
+  }
   return { ok: true, value: { envelope, bytes, sha256: sha256Hex(bytes), document } };
 }

@@ -272,3 +272,22 @@ describe('state handling', () => {
     refused(verifyPublishedPatch({ root: rootDoc(keys), bytes: envelopeBytes(env) }), 'malformed');
   });
 });
+
+describe('root key hygiene', () => {
+  test('a root whose online key is also a publisher key is refused, so a stolen server cannot sign patches', () => {
+    const keys = newKeys();
+    const doc = rootDoc(keys);
+    doc.roles.publisher = { keyids: [...doc.roles.publisher.keyids, keys.online[0]!.keyid], threshold: 1 };
+    refused(pinRoot({ bytes: rootBytes(doc, keys.root), now: NOW }), 'malformed');
+  });
+  test('a keyid that is not the hash of its key, or a role naming an unlisted key, is refused', () => {
+    const keys = newKeys();
+    const lying = rootDoc(keys);
+    const [firstId, firstKey] = Object.entries(lying.keys)[0]!;
+    lying.keys = { ...lying.keys, [firstId]: { ...firstKey, public: generateKeyPair().publicKey } };
+    refused(pinRoot({ bytes: rootBytes(lying, keys.root), now: NOW }), 'malformed');
+    const unlisted = rootDoc(keys);
+    unlisted.roles.online = { keyids: [generateKeyPair().keyid], threshold: 1 };
+    refused(pinRoot({ bytes: rootBytes(unlisted, keys.root), now: NOW }), 'malformed');
+  });
+});
