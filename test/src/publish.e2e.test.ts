@@ -18,10 +18,9 @@ __attribute__((noinline)) int check_len(int n) { return n <= 16; }
 
 /** Finds the `setle` in check_len with objdump: its RVA (PIE/shared: vaddr) and bytes. */
 function findFlaw(lib: string): { rva: number; bytes: string } {
-  const out = execFileSync('objdump', ['-d', '--no-show-raw-insn', lib], { encoding: 'utf8' });
   const raw = execFileSync('objdump', ['-d', lib], { encoding: 'utf8' });
   const fn = raw.split('\n\n').find((b) => b.includes('<check_len>:'));
-  assert.ok(fn, `check_len not found in\n${out.slice(0, 500)}`);
+  assert.ok(fn, `check_len not found in\n${raw.slice(0, 500)}`);
   const line = fn.split('\n').find((l) => /\tsetle\s/.test(l));
   assert.ok(line, `no setle in check_len:\n${fn}`);
   const m = /^\s*([0-9a-f]+):\t([0-9a-f ]+?)\s*\t/.exec(line);

@@ -28,3 +28,7 @@ export const page = <T,>(items: T[], limit: number, key: (t: T) => string) => ({
 });
 
 export const Nullable = <T extends Type.TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+/** Sends stored envelope bytes as they are: signatures and hashes are over these exact bytes. */
+export const sendBytes = <R extends { type(t: string): R; send(b: never): R }>(reply: R, bytes: Uint8Array): R =>
+  reply.type('application/json').send(Buffer.from(bytes) as never);

@@ -2,8 +2,7 @@ import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Envelope, Sha256Hex } from '@suture/shared/schemas';
 import { notFound } from '../../../lib/errors.ts';
-import { errors } from '../../schemas.ts';
-import { sendBytes } from './root.routes.ts';
+import { errors, sendBytes } from '../../schemas.ts';
 
 const MAX_BATCH = 2000;
 

@@ -2,8 +2,7 @@ import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Envelope, PatchId, Sha256Hex } from '@suture/shared/schemas';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
-import { Cursor, errors, page } from '../../schemas.ts';
-import { sendBytes } from './root.routes.ts';
+import { Cursor, errors, page, sendBytes } from '../../schemas.ts';
 import { PatchSchema } from './views.ts';
 
 const Params = Type.Object({ id: PatchId });

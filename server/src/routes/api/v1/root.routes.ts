@@ -3,11 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Envelope } from '@suture/shared/schemas';
 import { envelopeBytes } from '@suture/shared/trust';
 import { notFound } from '../../../lib/errors.ts';
-import { errors } from '../../schemas.ts';
-
-/** Sends stored envelope bytes as they are: signatures and hashes are over these exact bytes. */
-const sendBytes = <R extends { type(t: string): R; send(b: never): R }>(reply: R, bytes: Uint8Array): R =>
-  reply.type('application/json').send(Buffer.from(bytes) as never);
+import { errors, sendBytes } from '../../schemas.ts';
 
 /** The root of trust, and the server's online key that roots must name. */
 export const rootRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -76,4 +72,3 @@ export const rootRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 };
 
-export { sendBytes };

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { notFound } from '../../../lib/errors.ts';
-import { Cursor, errors } from '../../schemas.ts';
+import { Cursor, errors, page } from '../../schemas.ts';
 import { Password, RoleSchema, UserSchema, Username } from './views.ts';
 
 /** User administration: admins only (the default permission). */
@@ -31,7 +31,7 @@ export const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req) => {
       const items = await app.services.users.list({ after: req.query.after, limit: req.query.limit });
-      return { items, nextCursor: items.length === req.query.limit ? items[items.length - 1]!.username : null };
+      return page(items, req.query.limit, (u) => u.username);
     },
   );
 
