@@ -19,7 +19,7 @@ function walk(dir, out) {
   return out;
 }
 
-const files = dirs.flatMap((d) => walk(resolve(d), [])).sort();
+const files = dirs.flatMap((d) => (statSync(resolve(d)).isDirectory() ? walk(resolve(d), []) : [resolve(d)])).sort();
 if (files.length === 0) {
   console.error(`no test files under ${dirs.join(', ')}`);
   process.exit(1);

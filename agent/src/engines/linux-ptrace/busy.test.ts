@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addressOf, createLinuxInventory } from '../../inventory/linux-inventory.ts';
-import { changeRegions } from './in-place.ts';
+import { createLinuxPtraceEngine } from './linux-ptrace-engine.ts';
 import { ptraceAvailable } from './ptrace.ts';
 
 const SRC = `#include <pthread.h>
@@ -49,13 +49,13 @@ test('busy while a thread runs inside the region, done once it has left', { skip
     await fh.read(bytes, 0, len, Number(address));
     await fh.close();
     // The whole of spin() is the region: the worker is always inside it.
-    const region = { address, from: new Uint8Array(bytes), to: new Uint8Array(bytes) };
-    const busy = await changeRegions({ pid: child.pid!, regions: [region], attempts: 4, backoffMs: 1 });
+    const req = { process: { pid: child.pid!, startTime: p!.startTime }, patchId: 'spin', module: { base: exe.base, end: exe.base + BigInt(exe.size) }, patchlets: [{ kind: 'in-place' as const, address, expect: new Uint8Array(bytes), write: new Uint8Array(bytes) }] };
+    const busy = await createLinuxPtraceEngine({ attempts: 4, backoffMs: 1 }).apply(req);
     assert.equal(busy.outcome, 'busy');
     assert.match(busy.outcome === 'busy' ? busy.detail : '', /inside a region/);
     child.kill('SIGUSR1');
     await sleep(50);
-    assert.deepEqual(await changeRegions({ pid: child.pid!, regions: [region] }), { outcome: 'done' });
+    assert.equal((await createLinuxPtraceEngine().apply(req)).outcome, 'applied');
     assert.equal(child.exitCode, null, 'the target is still running');
   } finally {
     child.kill('SIGKILL');

@@ -10,15 +10,18 @@ type Koffi = typeof import('koffi');
 
 export const PTRACE = {
   POKEDATA: 5,
+  SINGLESTEP: 9,
   GETREGS: 12,
+  SETREGS: 13,
   DETACH: 17,
   SEIZE: 0x4206,
   INTERRUPT: 0x4207,
 } as const;
 const WALL = 0x40000000;
 const ESRCH = 3;
-/** Offset of rip in struct user_regs_struct (x86_64): the 17th 8-byte field. */
-const RIP_OFFSET = 16 * 8;
+const SIGTRAP = 5;
+/** Field indexes of struct user_regs_struct (x86_64), 8 bytes each. */
+export const REG = { r10: 7, r9: 8, r8: 9, rax: 10, rdx: 12, rsi: 13, rdi: 14, orig_rax: 15, rip: 16 } as const;
 const USER_REGS_SIZE = 27 * 8;
 
 export class PtraceError extends Error {
@@ -64,25 +67,77 @@ function check(what: string, tid: number, r: number | bigint): void {
   }
 }
 
-/** Attach without stopping (SEIZE) and then stop the thread (INTERRUPT), waiting for the stop. */
-export function seizeAndStop(tid: number): void {
-  const { ptrace, waitpid } = load();
-  check('PTRACE_SEIZE', tid, ptrace(PTRACE.SEIZE, tid, 0, 0));
-  check('PTRACE_INTERRUPT', tid, ptrace(PTRACE.INTERRUPT, tid, 0, 0));
+/** How a waited-for thread stopped (or that it is gone). */
+export type StopKind = { stopped: true; signal: number; event: number } | { stopped: false };
+
+function waitStop(tid: number): StopKind {
+  const { waitpid } = load();
   const status = [0];
   check('waitpid', tid, waitpid(tid, status, WALL));
+  const s = status[0]!;
+  if ((s & 0xff) !== 0x7f) return { stopped: false }; // exited or killed
+  return { stopped: true, signal: (s >> 8) & 0xff, event: (s >> 16) & 0xff };
 }
 
-export function detach(tid: number): void {
+/** Attach without stopping (SEIZE) and ask the thread to stop (INTERRUPT); `waitForStop` collects the stop. */
+export function seizeAndInterrupt(tid: number): void {
   const { ptrace } = load();
-  check('PTRACE_DETACH', tid, ptrace(PTRACE.DETACH, tid, 0, 0));
+  check('PTRACE_SEIZE', tid, ptrace(PTRACE.SEIZE, tid, 0, 0));
+  check('PTRACE_INTERRUPT', tid, ptrace(PTRACE.INTERRUPT, tid, 0, 0));
 }
 
-export function instructionPointer(tid: number): bigint {
+/**
+ * Waits until a seized thread stops. Returns a signal that was about to be delivered when it
+ * stopped (0 if none): the caller must hand it back on detach, or the process would lose it.
+ */
+export function waitForStop(tid: number): number {
+  const stop = waitStop(tid);
+  if (!stop.stopped) throw new PtraceError(`thread ${tid} exited while stopping`, ESRCH);
+  return stop.event === 0 && stop.signal !== SIGTRAP ? stop.signal : 0;
+}
+
+export function seizeAndStop(tid: number): number {
+  seizeAndInterrupt(tid);
+  return waitForStop(tid);
+}
+
+/** Detaches, delivering `signal` (one that arrived while the thread was held) if not 0. */
+export function detach(tid: number, signal = 0): void {
+  const { ptrace } = load();
+  check('PTRACE_DETACH', tid, ptrace(PTRACE.DETACH, tid, 0, signal));
+}
+
+export function getRegs(tid: number): Buffer {
   const { ptraceBuf } = load();
   const regs = Buffer.alloc(USER_REGS_SIZE);
   check('PTRACE_GETREGS', tid, ptraceBuf(PTRACE.GETREGS, tid, 0, regs));
-  return regs.readBigUInt64LE(RIP_OFFSET);
+  return regs;
+}
+
+export function setRegs(tid: number, regs: Buffer): void {
+  const { ptraceBuf } = load();
+  check('PTRACE_SETREGS', tid, ptraceBuf(PTRACE.SETREGS, tid, 0, regs));
+}
+
+export const reg = (regs: Buffer, r: keyof typeof REG): bigint => regs.readBigUInt64LE(REG[r] * 8);
+export function setReg(regs: Buffer, r: keyof typeof REG, v: bigint): void {
+  regs.writeBigUInt64LE(BigInt.asUintN(64, v), REG[r] * 8);
+}
+
+export function instructionPointer(tid: number): bigint {
+  return reg(getRegs(tid), 'rip');
+}
+
+/**
+ * Executes one instruction. Returns a signal that arrived instead (to be re-delivered on
+ * detach), or 0 when the step completed.
+ */
+export function singleStep(tid: number): number {
+  const { ptrace } = load();
+  check('PTRACE_SINGLESTEP', tid, ptrace(PTRACE.SINGLESTEP, tid, 0, 0));
+  const stop = waitStop(tid);
+  if (!stop.stopped) throw new PtraceError(`thread ${tid} exited during a single step`, ESRCH);
+  return stop.event === 0 && stop.signal !== SIGTRAP ? stop.signal : 0;
 }
 
 /** Writes one aligned 8-byte word. */
