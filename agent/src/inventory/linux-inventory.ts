@@ -29,6 +29,7 @@ const HEADER_BYTES = 64 * 1024;
 export function createLinuxInventory(opts: { hashCache?: HashCache } = {}) {
   const hashes = opts.hashCache ?? createHashCache();
   const formats = new Map<string, { format: 'elf' | 'pe'; minVaddr: number } | null>();
+  const seen = new Map<number, { startTime: bigint; maps: string; modules: LoadedModule[] }>();
 
   /** Header parse per file identity, cached with the hash key. */
   async function formatOf(path: string, key: string): Promise<{ format: 'elf' | 'pe'; minVaddr: number } | null> {
@@ -65,6 +66,9 @@ export function createLinuxInventory(opts: { hashCache?: HashCache } = {}) {
     } catch {
       return undefined;
     }
+    // Unchanged mappings, unchanged modules: a re-scan of a quiet process is one read.
+    const known = seen.get(pid);
+    if (known && known.startTime === info.startTime && known.maps === maps) return { ...info, modules: known.modules };
     const modules: LoadedModule[] = [];
     for (const f of mappedFiles(parseMaps(maps))) {
       const link = `/proc/${pid}/map_files/${f.first.start.toString(16)}-${f.first.end.toString(16)}`;
@@ -77,6 +81,7 @@ export function createLinuxInventory(opts: { hashCache?: HashCache } = {}) {
         // The process exited or unmapped the file mid-scan.
       }
     }
+    seen.set(pid, { startTime: info.startTime, maps, modules });
     return { ...info, modules };
   }
 
@@ -86,11 +91,14 @@ export function createLinuxInventory(opts: { hashCache?: HashCache } = {}) {
     async scan(): Promise<{ processes: ProcessModules[]; skipped: number }> {
       const processes: ProcessModules[] = [];
       let skipped = 0;
-      for (const pid of await listPids()) {
+      const pids = await listPids();
+      for (const pid of pids) {
         const p = await scanProcess(pid);
         if (p) processes.push(p);
         else skipped++;
       }
+      const live = new Set(pids);
+      for (const pid of seen.keys()) if (!live.has(pid)) seen.delete(pid);
       return { processes, skipped };
     },
     hashCache: hashes,

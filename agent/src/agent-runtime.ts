@@ -1,0 +1,124 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pinRoot, verifyPublishedPatch } from '@suture/shared/trust';
+import type { PatchDocument, RootDocument } from '@suture/shared/schemas';
+import { createIsolatedEngine } from './engines/isolated-engine.ts';
+import { createLinuxPtraceEngine } from './engines/linux-ptrace/linux-ptrace-engine.ts';
+import type { Engine } from './engines/engine.ts';
+import { createLinuxInventory } from './inventory/linux-inventory.ts';
+import { readProcess } from './inventory/processes.ts';
+import { FATAL_SIGNALS, watchExits } from './patching/exit-watch.ts';
+import { createPatchManager, type PatchEvent } from './patching/patch-manager.ts';
+import { createStateStore } from './patching/state-store.ts';
+
+/** A crash this soon after a change counts against the patch. */
+export const CRASH_WINDOW_MS = 60_000;
+
+export class AgentError extends Error {}
+
+/**
+ * The agent on one host, for local use: a pinned root, the signed patches enabled here (kept
+ * in the state dir, re-verified at every start), the local state, and the engine (in its own
+ * worker process). `run()` keeps every enabled patch applied to every process that loads its
+ * module, including processes and libraries that appear later, and watches for crashes.
+ */
+export function createAgentRuntime(opts: { stateDir: string; engine?: Engine; onEvent?: (e: PatchEvent) => void }) {
+  const state = createStateStore(opts.stateDir);
+  const patchDir = join(opts.stateDir, 'patches');
+  const rootFile = join(opts.stateDir, 'root.json');
+  mkdirSync(patchDir, { recursive: true, mode: 0o700 });
+  const engine = opts.engine ?? createIsolatedEngine({ name: 'linux-ptrace', local: createLinuxPtraceEngine() });
+  const inventory = createLinuxInventory();
+  const manager = createPatchManager({ engine, inventory, state, onEvent: opts.onEvent });
+
+  function root(): RootDocument {
+    if (!existsSync(rootFile)) throw new AgentError(`no root is pinned in ${opts.stateDir}: pass --root <root.json> once`);
+    const r = pinRoot({ bytes: readFileSync(rootFile), now: new Date() });
+    if (!r.ok) throw new AgentError(`the pinned root is no longer valid (${r.reason}: ${r.detail}); pin a current one`);
+    return r.value.root.document;
+  }
+
+  function pin(bytes: Uint8Array): void {
+    const r = pinRoot({ bytes, now: new Date() });
+    if (!r.ok) throw new AgentError(`root refused: ${r.reason}: ${r.detail}`);
+    if (existsSync(rootFile) && !Buffer.from(readFileSync(rootFile)).equals(Buffer.from(bytes)))
+      throw new AgentError(`a different root is already pinned in ${rootFile}; remove the state dir to start over with another`);
+    writeFileSync(rootFile, bytes, { mode: 0o600 });
+  }
+
+  function verify(bytes: Uint8Array): PatchDocument {
+    const r = verifyPublishedPatch({ root: root(), bytes });
+    if (!r.ok) throw new AgentError(`patch refused, nothing was changed: ${r.reason}: ${r.detail}`);
+    return r.value.document;
+  }
+
+  /** The enabled patches, each re-verified against the pinned root. */
+  function enabled(): PatchDocument[] {
+    return readdirSync(patchDir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => verify(readFileSync(join(patchDir, f))));
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  let exits: { stop(): void } | undefined;
+  let busy: Promise<void> = Promise.resolve();
+  const serial = (fn: () => Promise<void>) => (busy = busy.then(fn, fn));
+
+  return {
+    state,
+    manager,
+    pin,
+    verify,
+    /** Enables a signed patch here and applies it everywhere it matches. */
+    async apply(bytes: Uint8Array): Promise<PatchDocument> {
+      const doc = verify(bytes);
+      const tmp = join(patchDir, `${doc.id}.json.tmp`);
+      writeFileSync(tmp, bytes, { mode: 0o600 });
+      renameSync(tmp, join(patchDir, `${doc.id}.json`));
+      manager.setPatches(enabled());
+      await manager.adopt();
+      await manager.enforce();
+      return doc;
+    },
+    /** Disables a patch here and takes it out of every process. */
+    async unapply(bytes: Uint8Array): Promise<{ doc: PatchDocument; events: PatchEvent[] }> {
+      const doc = verify(bytes);
+      rmSync(join(patchDir, `${doc.id}.json`), { force: true });
+      manager.setPatches(enabled());
+      await manager.adopt();
+      return { doc, events: await manager.unapply(doc.id) };
+    },
+    /** Read-only (a running daemon owns the state file): records of exited processes are left out. */
+    async status() {
+      const s = state.get();
+      const live = [];
+      for (const r of s.applied) if ((await readProcess(r.pid))?.startTime.toString() === r.startTime) live.push(r);
+      return { enabled: existsSync(rootFile) ? enabled().map((d) => ({ id: d.id, release: d.release, module: d.module.name })) : [], ...s, applied: live };
+    },
+    /** Runs until `stop()`: a scan every `intervalMs`, crash guard on. */
+    async run(runOpts: { intervalMs?: number } = {}) {
+      manager.setPatches(enabled());
+      await manager.adopt();
+      exits = watchExits((e) => {
+        if (!FATAL_SIGNALS.has(e.signal)) return;
+        // Read now: a scan may forget the exited process before the queued record runs.
+        const recent = state.get().applied.filter((r) => r.pid === e.pid && Date.now() - Date.parse(r.at) < CRASH_WINDOW_MS);
+        if (recent.length) void serial(async () => manager.crashed({ pid: e.pid, startTime: recent[0]!.startTime, signal: e.signal, patchIds: recent.map((r) => r.patchId) }));
+      });
+      const tick = () =>
+        serial(async () => {
+          await manager.enforce();
+          await manager.forgetExited();
+        });
+      await tick();
+      timer = setInterval(() => void tick(), runOpts.intervalMs ?? 1000);
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      exits?.stop();
+      await busy;
+      (engine as { close?: () => void }).close?.();
+    },
+  };
+}
+export type AgentRuntime = ReturnType<typeof createAgentRuntime>;

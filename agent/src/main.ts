@@ -1,0 +1,86 @@
+/**
+ * suture-agent: the endpoint agent, for local and offline use.
+ *   suture-agent apply <signed patch> [--root <root.json>]   verify, enable, apply everywhere it matches
+ *   suture-agent unapply <signed patch>                     take it out of every process
+ *   suture-agent status [--json]                            what is applied where, what was refused and why
+ *   suture-agent run                                        keep enabled patches applied (new processes,
+ *                                                            libraries loaded later), crash guard on
+ * State lives in --state-dir (default SUTURE_AGENT_STATE or /var/lib/suture-agent).
+ */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { AgentError, createAgentRuntime } from './agent-runtime.ts';
+import type { PatchEvent } from './patching/patch-manager.ts';
+
+const program = new Command('suture-agent')
+  .description('Suture endpoint agent: applies signed micropatches to running processes')
+  .option('--state-dir <dir>', 'local state (pinned root, enabled patches, what is applied where)', process.env.SUTURE_AGENT_STATE ?? '/var/lib/suture-agent')
+  .option('--json', 'machine-readable output');
+
+const line = (e: PatchEvent) => `${e.type.padEnd(9)} ${e.patchId} pid ${e.pid}${e.reason ? ` (${e.reason})` : ''}${e.detail ? `: ${e.detail}` : ''}`;
+
+function runtime(events: PatchEvent[] = []) {
+  const { stateDir, json } = program.opts<{ stateDir: string; json?: boolean }>();
+  return createAgentRuntime({ stateDir, onEvent: (e) => (events.push(e), json ? undefined : console.error(line(e))) });
+}
+const out = (value: unknown, text: string) => console.log(program.opts().json ? JSON.stringify(value, null, 1) : text);
+
+program
+  .command('apply <patch>')
+  .description('verify a signed patch against the pinned root, enable it here and apply it to every process that loads its module')
+  .option('--root <root.json>', 'the signed root to pin (first use only)')
+  .action(async (file: string, o: { root?: string }) => {
+    const events: PatchEvent[] = [];
+    const rt = runtime(events);
+    if (o.root) rt.pin(readFileSync(o.root));
+    const doc = await rt.apply(readFileSync(file));
+    await rt.stop();
+    const applied = events.filter((e) => e.type === 'applied' || e.type === 'adopted').length;
+    out({ patch: doc.id, events }, `${doc.id}: applied in ${applied} process(es), ${events.length - applied} other outcome(s); next: suture-agent status`);
+  });
+
+program
+  .command('unapply <patch>')
+  .description('take a patch out of every process and disable it here')
+  .action(async (file: string) => {
+    const rt = runtime();
+    const { doc, events } = await rt.unapply(readFileSync(file));
+    await rt.stop();
+    const failed = events.filter((e) => e.type !== 'unapplied');
+    out({ patch: doc.id, events }, `${doc.id}: removed from ${events.length - failed.length} process(es)${failed.length ? `, ${failed.length} not (see above)` : ''}`);
+    if (failed.length) process.exitCode = 1;
+  });
+
+program
+  .command('status')
+  .description('what is applied where, what was refused and why')
+  .action(async () => {
+    const rt = runtime();
+    const s = await rt.status();
+    await rt.stop();
+    const text = [
+      `enabled: ${s.enabled.map((p) => `${p.id} (release ${p.release}, ${p.module})`).join(', ') || 'none'}`,
+      ...s.applied.map((r) => `applied  ${r.patchId} pid ${r.pid} since ${r.at}`),
+      ...s.refused.slice(-20).map((r) => `${r.outcome.padEnd(8)} ${r.patchId} pid ${r.pid}: ${r.reason}: ${r.detail}`),
+      ...Object.entries(s.stopped).map(([id, why]) => `stopped  ${id}: ${why}`),
+    ].join('\n');
+    out(s, text);
+  });
+
+program
+  .command('run')
+  .description('keep the enabled patches applied; stop with SIGTERM or Ctrl-C')
+  .option('--interval <ms>', 'how often to look for new processes and libraries', '1000')
+  .action(async (o: { interval: string }) => {
+    const rt = runtime();
+    await rt.run({ intervalMs: Number(o.interval) });
+    console.error(`suture-agent: running, state in ${program.opts().stateDir}`);
+    const stop = () => void rt.stop().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+
+program.parseAsync().catch((err: Error) => {
+  console.error(`suture-agent: ${err instanceof AgentError ? err.message : err.stack ?? err.message}`);
+  process.exitCode = 1;
+});

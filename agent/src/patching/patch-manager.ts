@@ -1,0 +1,192 @@
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import type { PatchDocument } from '@suture/shared/schemas';
+import { BLOCK_HEADER_SIZE, readBlockHeader, type Engine } from '../engines/engine.ts';
+import { blockSize, layout } from '../engines/detour-layout.ts';
+import { parseMaps } from '../inventory/proc-maps.ts';
+import type { LoadedModule, ProcessModules } from '../inventory/linux-inventory.ts';
+import { readProcess } from '../inventory/processes.ts';
+import { applyRequest } from './resolve.ts';
+import { fromRecord, toRecord, type AppliedRecord, type StateStore } from './state-store.ts';
+
+/** One outcome, as the agent reports it (and the server will store it). */
+export interface PatchEvent {
+  type: 'applied' | 'unapplied' | 'refused' | 'busy' | 'failed' | 'adopted' | 'crash';
+  patchId: string;
+  pid: number;
+  reason?: string;
+  detail?: string;
+}
+
+interface Inventory {
+  scan(): Promise<{ processes: ProcessModules[] }>;
+  scanProcess(pid: number): Promise<ProcessModules | undefined>;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+function readMem(pid: number, address: bigint, length: number): Uint8Array | undefined {
+  let fd = -1;
+  try {
+    fd = openSync(`/proc/${pid}/mem`, 'r');
+    const buf = Buffer.alloc(length);
+    return readSync(fd, buf, 0, length, Number(address)) === length ? new Uint8Array(buf) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+}
+
+/** Our detour block for `patchId` in a process, found by its header (anonymous r-x mappings). */
+function findBlock(pid: number, patchId: string): { address: bigint; size: number } | undefined {
+  let maps: string;
+  try {
+    maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const m of parseMaps(maps)) {
+    if (m.inode !== 0 || m.path !== '' || m.perms !== 'r-xp') continue;
+    const head = readMem(pid, m.start, BLOCK_HEADER_SIZE);
+    if (head && readBlockHeader(head) === patchId) return { address: m.start, size: Number(m.end - m.start) };
+  }
+  return undefined;
+}
+
+/**
+ * Keeps the enabled patches applied to every process that loads their module, and takes them
+ * out on request. Every engine call is preceded by an intent on disk and followed by the record
+ * of what happened, so a restarted agent (`adopt`) knows what is in memory and never applies
+ * twice.
+ */
+export function createPatchManager(opts: { engine: Engine; inventory: Inventory; state: StateStore; onEvent?: (e: PatchEvent) => void }) {
+  const { engine, state } = opts;
+  const emit = (e: PatchEvent) => opts.onEvent?.(e);
+  let patches = new Map<string, PatchDocument>();
+  const key = (patchId: string, pid: number, startTime: bigint | string) => `${patchId}/${pid}/${startTime}`;
+  const appliedKeys = () => new Set(state.get().applied.map((r) => key(r.patchId, r.pid, r.startTime)));
+
+  /** What memory says about `doc` in a module of a process: applied (with record), original, or neither. */
+  function inspect(doc: PatchDocument, proc: ProcessModules, module: LoadedModule): { state: 'applied'; record: AppliedRecord } | { state: 'original' | 'mixed' } {
+    const req = applyRequest({ doc, process: { pid: proc.pid, startTime: proc.startTime }, module });
+    const size = blockSize(req.patchlets);
+    const block = size > 0 ? findBlock(proc.pid, doc.id) : undefined;
+    const plan = layout({ patchId: doc.id, block: block?.address ?? 0n, size: block?.size ?? size, patchlets: req.patchlets });
+    const now = plan.writes.map((w) => hex(readMem(proc.pid, w.address, w.to.length) ?? new Uint8Array()));
+    if (now.every((b, i) => b === hex(plan.writes[i]!.from))) return { state: 'original' };
+    if ((size === 0 || block) && now.every((b, i) => b === hex(plan.writes[i]!.to))) {
+      const applied = { engine: engine.name, patchId: doc.id, process: req.process, regions: plan.writes.map((w) => ({ address: w.address, original: w.from, written: w.to })), ...(block ? { block } : {}) };
+      return { state: 'applied', record: toRecord(applied, { release: doc.release, moduleSha256: module.sha256 }) };
+    }
+    return { state: 'mixed' };
+  }
+
+  async function applyTo(doc: PatchDocument, proc: ProcessModules, module: LoadedModule): Promise<void> {
+    const intent = { op: 'apply' as const, patchId: doc.id, pid: proc.pid, startTime: proc.startTime.toString(), at: new Date().toISOString() };
+    state.update((s) => s.intents.push(intent));
+    const out = await engine.apply(applyRequest({ doc, process: { pid: proc.pid, startTime: proc.startTime }, module }));
+    state.update((s) => {
+      s.intents = s.intents.filter((i) => i !== intent && !state.same(i, intent));
+      if (out.outcome === 'applied') s.applied.push(toRecord(out.applied, { release: doc.release, moduleSha256: module.sha256 }));
+      else s.refused.push({ ...intent, outcome: out.outcome, reason: out.outcome === 'busy' ? 'busy' : out.reason, detail: out.detail });
+    });
+    emit(out.outcome === 'applied' ? { type: 'applied', patchId: doc.id, pid: proc.pid } : { type: out.outcome, patchId: doc.id, pid: proc.pid, reason: out.outcome === 'busy' ? undefined : out.reason, detail: out.detail });
+  }
+
+  return {
+    setPatches(docs: PatchDocument[]) {
+      patches = new Map(docs.map((d) => [d.id, d]));
+    },
+
+    /**
+     * After a restart: drop records of processes that are gone, and settle every intent the
+     * previous run left open by reading memory (applied -> adopted, original -> nothing to do).
+     */
+    async adopt(): Promise<void> {
+      const alive = new Map<number, ProcessModules | undefined>();
+      const proc = async (pid: number) => (alive.has(pid) ? alive.get(pid) : alive.set(pid, await opts.inventory.scanProcess(pid)).get(pid));
+      const s = state.get();
+      const kept: AppliedRecord[] = [];
+      for (const r of s.applied) {
+        const p = await proc(r.pid);
+        if (p && p.startTime.toString() === r.startTime) kept.push(r);
+      }
+      const adopted: AppliedRecord[] = [];
+      for (const i of s.intents) {
+        const p = await proc(i.pid);
+        const doc = patches.get(i.patchId);
+        if (!p || p.startTime.toString() !== i.startTime || !doc) continue;
+        const module = p.modules.find((m) => m.sha256 === doc.module.sha256);
+        if (!module) continue;
+        const seen = inspect(doc, p, module);
+        const known = kept.some((r) => state.same(r, i));
+        if (seen.state === 'applied' && !known) adopted.push(seen.record);
+        if (seen.state === 'original' && known) kept.splice(kept.findIndex((r) => state.same(r, i)), 1);
+      }
+      state.update((st) => {
+        st.applied = [...kept, ...adopted];
+        st.intents = [];
+      });
+      for (const r of adopted) emit({ type: 'adopted', patchId: r.patchId, pid: r.pid });
+    },
+
+    /** Applies every enabled patch to every process that has its module and does not have it yet. */
+    async enforce(processes?: ProcessModules[]): Promise<void> {
+      const procs = processes ?? (await opts.inventory.scan()).processes;
+      const have = appliedKeys();
+      const tried = new Set(state.get().refused.filter((r) => r.outcome === 'refused').map((r) => key(r.patchId, r.pid, r.startTime)));
+      for (const p of procs) {
+        if (p.pid === process.pid) continue;
+        for (const m of p.modules) {
+          for (const doc of patches.values()) {
+            if (doc.module.sha256 !== m.sha256 || state.get().stopped[doc.id]) continue;
+            const k = key(doc.id, p.pid, p.startTime);
+            if (have.has(k) || tried.has(k)) continue; // applied, or refused for good in this process
+            await applyTo(doc, p, m);
+          }
+        }
+      }
+    },
+
+    /** Takes `patchId` out of every process it is in. */
+    async unapply(patchId: string): Promise<PatchEvent[]> {
+      const events: PatchEvent[] = [];
+      for (const r of state.get().applied.filter((x) => x.patchId === patchId)) {
+        const out = await engine.unapply(fromRecord(r));
+        const gone = out.outcome === 'refused' && out.reason === 'gone';
+        if (out.outcome === 'unapplied' || gone) state.update((s) => (s.applied = s.applied.filter((x) => !state.same(x, r))));
+        const e: PatchEvent = out.outcome === 'unapplied' ? { type: 'unapplied', patchId, pid: r.pid } : { type: out.outcome, patchId, pid: r.pid, reason: out.outcome === 'busy' ? undefined : out.reason, detail: out.detail };
+        events.push(e);
+        emit(e);
+      }
+      return events;
+    },
+
+    /**
+     * Records a crash of a process that had `patchIds` applied (as known when it died) and stops
+     * applying those patches on this host.
+     */
+    crashed(c: { pid: number; startTime: string; signal: number; patchIds: string[] }): void {
+      if (c.patchIds.length === 0) return;
+      state.update((s) => {
+        for (const patchId of c.patchIds) {
+          s.crashes.push({ patchId, pid: c.pid, signal: c.signal, at: new Date().toISOString() });
+          s.stopped[patchId] = `process ${c.pid} died of signal ${c.signal} soon after the patch was applied`;
+        }
+        s.applied = s.applied.filter((r) => !(r.pid === c.pid && r.startTime === c.startTime));
+      });
+      for (const patchId of c.patchIds) emit({ type: 'crash', patchId, pid: c.pid, reason: `signal ${c.signal}` });
+    },
+
+    /** Drops records of processes that have exited (normally). */
+    async forgetExited(): Promise<void> {
+      const gone: AppliedRecord[] = [];
+      for (const r of state.get().applied) {
+        const p = await readProcess(r.pid);
+        if (!p || p.startTime.toString() !== r.startTime) gone.push(r);
+      }
+      if (gone.length) state.update((s) => (s.applied = s.applied.filter((r) => !gone.includes(r))));
+    },
+  };
+}
+export type PatchManager = ReturnType<typeof createPatchManager>;
