@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The one test command, for a fresh machine and for CI: installs what the tests need, then runs
-# every test (unit, API on real PostgreSQL and on embedded PGlite, CLI end to end).
+# every test (unit, API on real PostgreSQL and on embedded PGlite, CLI end to end, engines on real
+# processes, the Windows engine under Wine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need_apt+=(gcc-mingw-w64-x86-64-win32)
+command -v nm >/dev/null || need_apt+=(binutils)
+command -v wine >/dev/null || need_apt+=(wine wine64)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "==> installing ${need_apt[*]} (apt)"
@@ -30,5 +33,7 @@ fi
 
 echo "==> pnpm install"
 pnpm install --frozen-lockfile
+echo "==> Wine cache for the Windows engine tests (node.exe and win32 koffi from npm)"
+bash scripts/wine-setup.sh
 echo "==> pnpm test (SUTURE_TEST_DB=${SUTURE_TEST_DB:-both})"
 pnpm test
