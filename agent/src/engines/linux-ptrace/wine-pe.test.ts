@@ -73,10 +73,10 @@ describe('linux-ptrace on PE code under Wine', { skip }, () => {
       const engine = createLinuxPtraceEngine();
       for (const style of ['in-place', 'detour'] as const) {
         const out = await engine.apply(applyRequest({ doc: { id: `wine-${style}`, patchlets: t.patchlets[style] }, process: { pid: p.pid, startTime: p.startTime }, module: m }));
-        assert.equal(out.outcome, 'applied', JSON.stringify((out as { detail?: string }).detail));
+        if (out.outcome !== 'applied') assert.fail(`${style}: ${out.outcome}: ${out.detail}`);
         assert.equal(await send('16'), FIXED, `${style}: the flaw is gone`);
         assert.equal(await send('5'), NORMAL);
-        const back = await engine.unapply((out as { applied: never }).applied);
+        const back = await engine.unapply(out.applied);
         assert.equal(back.outcome, 'unapplied');
         assert.equal(await send('16'), FLAWED, `${style}: unapplied`);
       }
