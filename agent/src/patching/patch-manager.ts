@@ -81,16 +81,33 @@ export function createPatchManager(opts: { engine: Engine; inventory: Inventory;
     return { state: 'mixed' };
   }
 
-  async function applyTo(doc: PatchDocument, proc: ProcessModules, module: LoadedModule): Promise<void> {
-    const intent = { op: 'apply' as const, patchId: doc.id, pid: proc.pid, startTime: proc.startTime.toString(), at: new Date().toISOString() };
-    state.update((s) => s.intents.push(intent));
-    const out = await engine.apply(applyRequest({ doc, process: { pid: proc.pid, startTime: proc.startTime }, module }));
-    state.update((s) => {
-      s.intents = s.intents.filter((i) => i !== intent && !state.same(i, intent));
-      if (out.outcome === 'applied') s.applied.push(toRecord(out.applied, { release: doc.release, moduleSha256: module.sha256 }));
-      else s.refused.push({ ...intent, outcome: out.outcome, reason: out.outcome === 'busy' ? 'busy' : out.reason, detail: out.detail });
-    });
-    emit(out.outcome === 'applied' ? { type: 'applied', patchId: doc.id, pid: proc.pid } : { type: out.outcome, patchId: doc.id, pid: proc.pid, reason: out.outcome === 'busy' ? undefined : out.reason, detail: out.detail });
+  /**
+   * Applies `doc` in each of `work`: one state write for all the intents before the first engine
+   * call, one for all the outcomes after (an agent killed in between leaves intents that the
+   * next start settles from memory).
+   */
+  async function applyAll(work: { doc: PatchDocument; proc: ProcessModules; module: LoadedModule }[]): Promise<void> {
+    if (work.length === 0) return;
+    const at = new Date().toISOString();
+    const intents = work.map(({ doc, proc }) => ({ op: 'apply' as const, patchId: doc.id, pid: proc.pid, startTime: proc.startTime.toString(), at }));
+    state.update((s) => s.intents.push(...intents));
+    const done: { i: (typeof intents)[number]; doc: PatchDocument; module: LoadedModule; out: Awaited<ReturnType<Engine['apply']>> }[] = [];
+    try {
+      for (const [n, { doc, proc, module }] of work.entries()) {
+        const out = await engine.apply(applyRequest({ doc, process: { pid: proc.pid, startTime: proc.startTime }, module }));
+        done.push({ i: intents[n]!, doc, module, out });
+      }
+    } finally {
+      state.update((s) => {
+        for (const { i, doc, module, out } of done) {
+          s.intents = s.intents.filter((x) => !state.same(x, i));
+          if (out.outcome === 'applied') s.applied.push(toRecord(out.applied, { release: doc.release, moduleSha256: module.sha256 }));
+          else s.refused.push({ ...i, outcome: out.outcome, reason: out.outcome === 'busy' ? 'busy' : out.reason, detail: out.detail });
+        }
+      });
+      for (const { i, out } of done)
+        emit(out.outcome === 'applied' ? { type: 'applied', patchId: i.patchId, pid: i.pid } : { type: out.outcome, patchId: i.patchId, pid: i.pid, reason: out.outcome === 'busy' ? undefined : out.reason, detail: out.detail });
+    }
   }
 
   return {
@@ -135,6 +152,7 @@ export function createPatchManager(opts: { engine: Engine; inventory: Inventory;
       const procs = processes ?? (await opts.inventory.scan()).processes;
       const have = appliedKeys();
       const tried = new Set(state.get().refused.filter((r) => r.outcome === 'refused').map((r) => key(r.patchId, r.pid, r.startTime)));
+      const work: Parameters<typeof applyAll>[0] = [];
       for (const p of procs) {
         if (p.pid === process.pid) continue;
         for (const m of p.modules) {
@@ -142,10 +160,11 @@ export function createPatchManager(opts: { engine: Engine; inventory: Inventory;
             if (doc.module.sha256 !== m.sha256 || state.get().stopped[doc.id]) continue;
             const k = key(doc.id, p.pid, p.startTime);
             if (have.has(k) || tried.has(k)) continue; // applied, or refused for good in this process
-            await applyTo(doc, p, m);
+            work.push({ doc, proc: p, module: m });
           }
         }
       }
+      await applyAll(work);
     },
 
     /** Takes `patchId` out of every process it is in. */

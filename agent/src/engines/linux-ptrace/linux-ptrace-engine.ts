@@ -98,8 +98,17 @@ export function createLinuxPtraceEngine(opts: LinuxPtraceOptions = {}): Engine {
           };
           return applied;
         } catch (err) {
-          for (const w of written.reverse()) p.write(w.address, w.from);
-          if (size > 0) p.syscall(SYS_MUNMAP, [block, BigInt(size)]);
+          const stuck: string[] = [];
+          for (const w of written.reverse()) {
+            try {
+              p.write(w.address, w.from);
+            } catch {
+              stuck.push(at(w.address));
+            }
+          }
+          // The block is released only when nothing can jump into it any more.
+          if (size > 0 && stuck.length === 0) p.syscall(SYS_MUNMAP, [block, BigInt(size)]);
+          if (stuck.length) throw new Error(`${(err as Error).message}; could NOT restore ${stuck.join(', ')}`);
           if (err instanceof LayoutError) throw new Refusal('no-space', err.message);
           throw new Error(`${(err as Error).message}; the original bytes were restored`);
         }
