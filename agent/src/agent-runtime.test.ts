@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { SPEC_VERSION, type PatchDocument, type Patchlet } from '@suture/shared/
 import { envelopeBytes, signDocument } from '@suture/shared/trust';
 import { newKeys, rootBytes, rootDoc, type Keys } from '../../shared/src/trust/fixtures.test-helper.ts';
 import { ptraceAvailable } from './engines/linux-ptrace/ptrace.ts';
+import { createLinuxInventory } from './inventory/linux-inventory.ts';
 import { buildElfTargets, FIXED, FLAWED, flawPatchlets, gccMissing, startTarget, type BuiltTarget, type ElfVariant, type RunningTarget } from './test-targets/elf-targets.test-helper.ts';
 
 const run = promisify(execFile);
@@ -67,15 +68,17 @@ test('apply, status and unapply a signed patch file across every process that lo
   const rs = [await start('shared'), await start('shared')];
   const file = await patchFile('SUT-shared', targets.shared, flawPatchlets(targets.shared.checkLenRva).detour);
   const applied = JSON.parse((await agent(state, 'apply', file, '--root', join(dir, 'root.json'))).stdout);
-  assert.deepEqual(applied.events.map((e: { type: string; pid: number }) => e.type), ['applied', 'applied']);
+  // Only our processes count: anything else on the machine with the same library is patched too.
+  const ours = (events: { type: string; pid: number }[]) => events.filter((e) => rs.some((r) => r.pid === e.pid)).map((e) => e.type);
+  assert.deepEqual(ours(applied.events), ['applied', 'applied']);
   for (const r of rs) assert.equal(await r.probe(), FIXED);
   const status = JSON.parse((await agent(state, 'status')).stdout);
-  assert.deepEqual(status.applied.map((a: { pid: number }) => a.pid).sort(), rs.map((r) => r.pid).sort());
+  assert.deepEqual(status.applied.map((a: { pid: number }) => a.pid).filter((pid: number) => rs.some((r) => r.pid === pid)).sort(), rs.map((r) => r.pid).sort());
   assert.deepEqual(status.intents, []);
   // Applying again applies nothing twice.
-  assert.deepEqual(JSON.parse((await agent(state, 'apply', file)).stdout).events, []);
+  assert.deepEqual(ours(JSON.parse((await agent(state, 'apply', file)).stdout).events), []);
   const out = JSON.parse((await agent(state, 'unapply', file)).stdout);
-  assert.deepEqual(out.events.map((e: { type: string }) => e.type), ['unapplied', 'unapplied']);
+  assert.deepEqual(ours(out.events), ['unapplied', 'unapplied']);
   for (const r of rs) assert.equal(await r.probe(), FLAWED);
 });
 
@@ -129,8 +132,18 @@ test('the daemon patches a library loaded later and a process started later, ado
 
 test('SIGKILL of the agent in the middle of a run leaves every target running, fully patched or fully original', { skip }, async () => {
   const rva = targets.shared.checkLenRva;
-  // Two patchlets in one patch: the detour fix and a same-bytes rewrite of the accept path.
-  const patchlets: Patchlet[] = [...flawPatchlets(rva).detour, { kind: 'in-place', rva: rva + 5, expect: 'b801000000', write: 'b801000000' }];
+  // Two patchlets in one patch: the detour fix, and the accept path's `mov $1,%eax` rewritten as
+  // `xor %eax,%eax; inc %eax; nop` (same result), so memory shows whether each one is in.
+  const patchlets: Patchlet[] = [...flawPatchlets(rva).detour, { kind: 'in-place', rva: rva + 5, expect: 'b801000000', write: '31c0ffc090' }];
+  const halves = async (pid: number) => {
+    const p = await createLinuxInventory().scanProcess(pid);
+    const m = p!.modules.find((x) => x.sha256 === targets.shared.identity.sha256)!;
+    const fh = await open(`/proc/${pid}/mem`, 'r');
+    const buf = Buffer.alloc(10);
+    await fh.read(buf, 0, 10, Number(m.base) + rva);
+    await fh.close();
+    return [buf[0] === 0xe9 ? 'patched' : buf.subarray(0, 5).toString('hex') === '83ff107f06' ? 'original' : 'torn', buf.subarray(5).toString('hex') === '31c0ffc090' ? 'patched' : buf.subarray(5).toString('hex') === 'b801000000' ? 'original' : 'torn'];
+  };
   const file = await patchFile('SUT-kill', targets.shared, patchlets);
   const rs: RunningTarget[] = [];
   for (let i = 0; i < 8; i++) rs.push(await start('shared', 1));
@@ -145,6 +158,9 @@ test('SIGKILL of the agent in the middle of a run leaves every target running, f
     for (const r of rs) {
       const p = await r.probe();
       assert.ok(p === FIXED || p === FLAWED, `pid ${r.pid} answered ${p}`);
+      const [a, b] = await halves(r.pid);
+      assert.ok(a === b && a !== 'torn', `pid ${r.pid}: patchlets ${a} and ${b}: all or nothing`);
+      assert.equal(a === 'patched', p === FIXED);
       seen[p === FIXED ? 'fixed' : 'flawed']++;
       assert.match(await r.send('stats'), /anomalies=0$/);
     }

@@ -27,7 +27,7 @@ export function createAgentRuntime(opts: { stateDir: string; engine?: Engine; on
   const patchDir = join(opts.stateDir, 'patches');
   const rootFile = join(opts.stateDir, 'root.json');
   mkdirSync(patchDir, { recursive: true, mode: 0o700 });
-  const engine = opts.engine ?? createIsolatedEngine({ name: 'linux-ptrace', local: createLinuxPtraceEngine() });
+  const engine = opts.engine ?? createIsolatedEngine({ name: 'linux-ptrace', local: createLinuxPtraceEngine(), pidFile: join(opts.stateDir, 'engine-worker.pid') });
   const inventory = createLinuxInventory();
   const manager = createPatchManager({ engine, inventory, state, onEvent: opts.onEvent });
 

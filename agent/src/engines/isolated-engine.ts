@@ -1,4 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { AppliedPatch, ApplyRequest, Engine, EngineName, EngineOutcome } from './engine.ts';
 
@@ -8,13 +10,32 @@ import type { AppliedPatch, ApplyRequest, Engine, EngineName, EngineOutcome } fr
  * leaves every target fully patched or fully original, and exits when it sees the agent gone.
  * The agent learns the result on restart from its intent log and the target's memory.
  */
-export function createIsolatedEngine(opts: { name: EngineName; local: Engine }): Engine & { close(): void } {
+export function createIsolatedEngine(opts: { name: EngineName; local: Engine; pidFile: string }): Engine & { close(): void } {
   let worker: ChildProcess | undefined;
   let seq = 0;
   const pending = new Map<number, (r: unknown) => void>();
 
-  function start(): ChildProcess {
+  /** A worker left by a killed agent may still be finishing a change: wait for it first. */
+  async function previousWorkerGone(): Promise<void> {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(opts.pidFile, 'utf8'));
+    } catch {
+      return;
+    }
+    for (const until = Date.now() + 30_000; Date.now() < until; await sleep(20)) {
+      try {
+        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('engine-worker')) return;
+      } catch {
+        return;
+      }
+    }
+    throw new Error(`the engine worker ${pid} of a previous agent is still running after 30 s; stop it before starting another agent`);
+  }
+
+  async function start(): Promise<ChildProcess> {
     if (worker?.connected) return worker;
+    await previousWorkerGone();
     const w = fork(fileURLToPath(new URL('./engine-worker.ts', import.meta.url)), [opts.name], {
       execArgv: process.execArgv,
       detached: true, // its own process group: a signal to the agent's group does not reach it
@@ -29,13 +50,14 @@ export function createIsolatedEngine(opts: { name: EngineName; local: Engine }):
       for (const [id, resolve] of pending) resolve({ outcome: 'failed', reason: 'engine-worker', detail: 'the engine worker exited; the change is settled from memory on the next start' }), pending.delete(id);
       if (worker === w) worker = undefined;
     });
+    writeFileSync(opts.pidFile, String(w.pid));
     w.unref();
     (w.channel as { unref?: () => void } | undefined)?.unref?.();
     return (worker = w);
   }
 
-  function call<T>(op: 'apply' | 'unapply', arg: unknown): Promise<T> {
-    const w = start();
+  async function call<T>(op: 'apply' | 'unapply', arg: unknown): Promise<T> {
+    const w = await start();
     const id = ++seq;
     return new Promise<T>((resolve) => {
       pending.set(id, resolve as (r: unknown) => void);
