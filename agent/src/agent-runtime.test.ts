@@ -77,7 +77,7 @@ test('apply, status and unapply a signed patch file across every process that lo
   assert.deepEqual(status.intents, []);
   // Applying again applies nothing twice.
   assert.deepEqual(ours(JSON.parse((await agent(state, 'apply', file)).stdout).events), []);
-  const out = JSON.parse((await agent(state, 'unapply', file)).stdout);
+  const out = JSON.parse((await agent(state, 'unapply', 'SUT-shared')).stdout); // by id: no root needed
   assert.deepEqual(ours(out.events), ['unapplied', 'unapplied']);
   for (const r of rs) assert.equal(await r.probe(), FLAWED);
 });

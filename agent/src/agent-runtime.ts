@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pinRoot, verifyPublishedPatch } from '@suture/shared/trust';
+import { parseEnvelope, pinRoot, verifyPublishedPatch } from '@suture/shared/trust';
 import type { PatchDocument, RootDocument } from '@suture/shared/schemas';
 import { createIsolatedEngine } from './engines/isolated-engine.ts';
 import { createLinuxPtraceEngine } from './engines/linux-ptrace/linux-ptrace-engine.ts';
@@ -80,13 +80,23 @@ export function createAgentRuntime(opts: { stateDir: string; engine?: Engine; on
       await manager.enforce();
       return doc;
     },
-    /** Disables a patch here and takes it out of every process. */
-    async unapply(bytes: Uint8Array): Promise<{ doc: PatchDocument; events: PatchEvent[] }> {
-      const doc = verify(bytes);
-      rmSync(join(patchDir, `${doc.id}.json`), { force: true });
-      manager.setPatches(enabled());
+    /**
+     * Disables a patch here and takes it out of every process. Named by id or by its patch file;
+     * no signature or root is needed: it only restores the bytes the state says we replaced (so
+     * an expired root never stands between an operator and taking a patch out).
+     */
+    async unapply(patch: { id: string } | { bytes: Uint8Array }): Promise<{ patchId: string; events: PatchEvent[] }> {
+      let patchId: string;
+      if ('id' in patch) patchId = patch.id;
+      else {
+        const parsed = parseEnvelope(patch.bytes, 'patch');
+        if (!parsed.ok) throw new AgentError(`not a patch file (${parsed.reason}: ${parsed.detail}); pass the patch id instead`);
+        patchId = parsed.value.document.id;
+      }
+      rmSync(join(patchDir, `${patchId}.json`), { force: true });
+      manager.setPatches(existsSync(rootFile) ? enabled() : []);
       await manager.adopt();
-      return { doc, events: await manager.unapply(doc.id) };
+      return { patchId, events: await manager.unapply(patchId) };
     },
     /** Read-only (a running daemon owns the state file): records of exited processes are left out. */
     async status() {

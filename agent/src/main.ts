@@ -1,13 +1,13 @@
 /**
  * suture-agent: the endpoint agent, for local and offline use.
  *   suture-agent apply <signed patch> [--root <root.json>]   verify, enable, apply everywhere it matches
- *   suture-agent unapply <signed patch>                     take it out of every process
+ *   suture-agent unapply <patch file | patch id>            take it out of every process
  *   suture-agent status [--json]                            what is applied where, what was refused and why
  *   suture-agent run                                        keep enabled patches applied (new processes,
  *                                                            libraries loaded later), crash guard on
  * State lives in --state-dir (default SUTURE_AGENT_STATE or /var/lib/suture-agent).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { AgentError, createAgentRuntime } from './agent-runtime.ts';
 import type { PatchEvent } from './patching/patch-manager.ts';
@@ -41,13 +41,13 @@ program
 
 program
   .command('unapply <patch>')
-  .description('take a patch out of every process and disable it here')
-  .action(async (file: string) => {
+  .description('take a patch (its file or its id) out of every process and disable it here; needs no valid root')
+  .action(async (patch: string) => {
     const rt = runtime();
-    const { doc, events } = await rt.unapply(readFileSync(file));
+    const { patchId, events } = await rt.unapply(existsSync(patch) ? { bytes: readFileSync(patch) } : { id: patch });
     await rt.stop();
     const failed = events.filter((e) => e.type !== 'unapplied');
-    out({ patch: doc.id, events }, `${doc.id}: removed from ${events.length - failed.length} process(es)${failed.length ? `, ${failed.length} not (see above)` : ''}`);
+    out({ patch: patchId, events }, `${patchId}: removed from ${events.length - failed.length} process(es)${failed.length ? `, ${failed.length} not (see above)` : ''}`);
     if (failed.length) process.exitCode = 1;
   });
 
