@@ -1,8 +1,10 @@
-import { open, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { parseModule, type ParsedModule } from '@suture/shared/modules';
 import { createHashCache, type HashCache } from './hash-cache.ts';
 import { mappedFiles, parseMaps } from './proc-maps.ts';
-import { listPids, readProcess, type ProcessInfo } from './processes.ts';
+import { listPids, parseStat, type ProcessInfo } from './processes.ts';
 
 export interface LoadedModule {
   sha256: string;
@@ -58,14 +60,17 @@ export function createLinuxInventory(opts: { hashCache?: HashCache } = {}) {
   }
 
   async function scanProcess(pid: number): Promise<ProcessModules | undefined> {
-    const info = await readProcess(pid);
-    if (!info) return undefined;
+    // procfs reads never wait for a disk: synchronous reads skip the thread-pool round trips
+    // that made a warm re-scan of 300 processes cost ~150 ms instead of ~25.
+    let info: ProcessInfo | undefined;
     let maps: string;
     try {
-      maps = await readFile(`/proc/${pid}/maps`, 'utf8');
+      info = parseStat(pid, readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
     } catch {
       return undefined;
     }
+    if (!info) return undefined;
     // Unchanged mappings, unchanged modules: a re-scan of a quiet process is one read.
     const known = seen.get(pid);
     if (known && known.startTime === info.startTime && known.maps === maps) return { ...info, modules: known.modules };
@@ -92,7 +97,8 @@ export function createLinuxInventory(opts: { hashCache?: HashCache } = {}) {
       const processes: ProcessModules[] = [];
       let skipped = 0;
       const pids = await listPids();
-      for (const pid of pids) {
+      for (const [i, pid] of pids.entries()) {
+        if (i % 64 === 63) await yieldToLoop(); // the reads are synchronous: let other work in now and then
         const p = await scanProcess(pid);
         if (p) processes.push(p);
         else skipped++;

@@ -7,21 +7,21 @@ export interface ProcessInfo {
   comm: string;
 }
 
+/** Parses /proc/PID/stat; comm is in parentheses and may itself contain spaces and parentheses. */
+export function parseStat(pid: number, stat: string): ProcessInfo | undefined {
+  const close = stat.lastIndexOf(')');
+  const start = stat.slice(close + 2).split(' ')[19]; // field 22 overall; the slice starts at field 3
+  if (start === undefined) return undefined;
+  return { pid, startTime: BigInt(start), comm: stat.slice(stat.indexOf('(') + 1, close) };
+}
+
 /** Reads /proc/PID/stat; undefined when the process is gone (it may exit at any moment). */
 export async function readProcess(pid: number): Promise<ProcessInfo | undefined> {
-  let stat: string;
   try {
-    stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return parseStat(pid, await readFile(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
-  // comm is in parentheses and may itself contain spaces and parentheses.
-  const close = stat.lastIndexOf(')');
-  const comm = stat.slice(stat.indexOf('(') + 1, close);
-  const fields = stat.slice(close + 2).split(' ');
-  const start = fields[19]; // field 22 overall; fields[0] is field 3
-  if (start === undefined) return undefined;
-  return { pid, startTime: BigInt(start), comm };
 }
 
 export async function listPids(): Promise<number[]> {
