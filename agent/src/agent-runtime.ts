@@ -2,13 +2,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { join } from 'node:path';
 import { parseEnvelope, pinRoot, verifyPublishedPatch } from '@suture/shared/trust';
 import type { PatchDocument, RootDocument } from '@suture/shared/schemas';
-import { createIsolatedEngine } from './engines/isolated-engine.ts';
-import { createLinuxPtraceEngine } from './engines/linux-ptrace/linux-ptrace-engine.ts';
 import type { Engine } from './engines/engine.ts';
-import { createLinuxInventory } from './inventory/linux-inventory.ts';
-import { readProcess } from './inventory/processes.ts';
-import { FATAL_SIGNALS, watchExits } from './patching/exit-watch.ts';
 import { createPatchManager, type PatchEvent } from './patching/patch-manager.ts';
+import { hostPlatform, type AgentPlatform } from './platform/agent-platform.ts';
 import { createStateStore } from './patching/state-store.ts';
 
 /** A crash this soon after a change counts against the patch. */
@@ -20,16 +16,17 @@ export class AgentError extends Error {}
  * The agent on one host, for local use: a pinned root, the signed patches enabled here (kept
  * in the state dir, re-verified at every start), the local state, and the engine (in its own
  * worker process). `run()` keeps every enabled patch applied to every process that loads its
- * module, including processes and libraries that appear later, and watches for crashes.
+ * module, including processes and libraries that appear later, and watches for crashes. What
+ * differs between Linux and Windows is in `platform` (see platform/).
  */
-export function createAgentRuntime(opts: { stateDir: string; engine?: Engine; onEvent?: (e: PatchEvent) => void }) {
+export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPlatform; engine?: Engine; onEvent?: (e: PatchEvent) => void }) {
+  const platform = opts.platform ?? hostPlatform();
   const state = createStateStore(opts.stateDir);
   const patchDir = join(opts.stateDir, 'patches');
   const rootFile = join(opts.stateDir, 'root.json');
   mkdirSync(patchDir, { recursive: true, mode: 0o700 });
-  const engine = opts.engine ?? createIsolatedEngine({ name: 'linux-ptrace', local: createLinuxPtraceEngine(), pidFile: join(opts.stateDir, 'engine-worker.pid') });
-  const inventory = createLinuxInventory();
-  const manager = createPatchManager({ engine, inventory, state, onEvent: opts.onEvent });
+  const engine = opts.engine ?? platform.engine({ stateDir: opts.stateDir });
+  const manager = createPatchManager({ engine, inventory: platform.inventory, processes: platform.processes, state, onEvent: opts.onEvent });
 
   function root(): RootDocument {
     if (!existsSync(rootFile)) throw new AgentError(`no root is pinned in ${opts.stateDir}: pass --root <root.json> once`);
@@ -60,7 +57,7 @@ export function createAgentRuntime(opts: { stateDir: string; engine?: Engine; on
   }
 
   let timer: NodeJS.Timeout | undefined;
-  let exits: { stop(): void } | undefined;
+  let crashes: ReturnType<AgentPlatform['watchCrashes']> | undefined;
   let busy: Promise<void> = Promise.resolve();
   const serial = (fn: () => Promise<void>) => (busy = busy.then(fn, fn));
 
@@ -102,22 +99,21 @@ export function createAgentRuntime(opts: { stateDir: string; engine?: Engine; on
     async status() {
       const s = state.get();
       const live = [];
-      for (const r of s.applied) if ((await readProcess(r.pid))?.startTime.toString() === r.startTime) live.push(r);
+      for (const r of s.applied) if ((await platform.processes.startTime(r.pid))?.toString() === r.startTime) live.push(r);
       return { enabled: existsSync(rootFile) ? enabled().map((d) => ({ id: d.id, release: d.release, module: d.module.name })) : [], ...s, applied: live };
     },
     /** Runs until `stop()`: a scan every `intervalMs`, crash guard on. */
     async run(runOpts: { intervalMs?: number } = {}) {
       manager.setPatches(enabled());
       await manager.adopt();
-      exits = watchExits((e) => {
-        if (!FATAL_SIGNALS.has(e.signal)) return;
-        // Read now: a scan may forget the exited process before the queued record runs.
-        const recent = state.get().applied.filter((r) => r.pid === e.pid && Date.now() - Date.parse(r.at) < CRASH_WINDOW_MS);
-        if (recent.length) void serial(async () => manager.crashed({ pid: e.pid, startTime: recent[0]!.startTime, signal: e.signal, patchIds: recent.map((r) => r.patchId) }));
+      crashes = platform.watchCrashes({
+        recent: () => state.get().applied.filter((r) => Date.now() - Date.parse(r.at) < CRASH_WINDOW_MS),
+        onCrash: (c) => void serial(async () => manager.crashed(c)),
       });
       const tick = () =>
         serial(async () => {
           await manager.enforce();
+          crashes?.poll(); // watch what was just patched before it can die (Windows polls)
           await manager.forgetExited();
         });
       await tick();
@@ -125,7 +121,7 @@ export function createAgentRuntime(opts: { stateDir: string; engine?: Engine; on
     },
     async stop() {
       if (timer) clearInterval(timer);
-      exits?.stop();
+      crashes?.stop();
       await busy;
       (engine as { close?: () => void }).close?.();
     },

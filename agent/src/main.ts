@@ -5,16 +5,20 @@
  *   suture-agent status [--json]                            what is applied where, what was refused and why
  *   suture-agent run                                        keep enabled patches applied (new processes,
  *                                                            libraries loaded later), crash guard on
- * State lives in --state-dir (default SUTURE_AGENT_STATE or /var/lib/suture-agent).
+ * State lives in --state-dir (default SUTURE_AGENT_STATE, else /var/lib/suture-agent on Linux,
+ * %ProgramData%\suture-agent on Windows).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { AgentError, createAgentRuntime } from './agent-runtime.ts';
 import type { PatchEvent } from './patching/patch-manager.ts';
 
+const defaultStateDir = process.platform === 'win32' ? join(process.env.ProgramData ?? 'C:\\ProgramData', 'suture-agent') : '/var/lib/suture-agent';
+
 const program = new Command('suture-agent')
   .description('Suture endpoint agent: applies signed micropatches to running processes')
-  .option('--state-dir <dir>', 'local state (pinned root, enabled patches, what is applied where)', process.env.SUTURE_AGENT_STATE ?? '/var/lib/suture-agent')
+  .option('--state-dir <dir>', 'local state (pinned root, enabled patches, what is applied where)', process.env.SUTURE_AGENT_STATE ?? defaultStateDir)
   .option('--json', 'machine-readable output');
 
 const line = (e: PatchEvent) => `${e.type.padEnd(9)} ${e.patchId} pid ${e.pid}${e.reason ? ` (${e.reason})` : ''}${e.detail ? `: ${e.detail}` : ''}`;
@@ -78,6 +82,7 @@ program
     const stop = () => void rt.stop().then(() => process.exit(0));
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    if (process.platform === 'win32') process.once('SIGBREAK', stop); // Ctrl-Break: Windows has no SIGTERM to send
   });
 
 program.parseAsync().catch((err: Error) => {

@@ -3,15 +3,18 @@
  * over IPC. When the agent disconnects (it exited or was killed), the operation in progress is
  * finished and then the worker exits.
  */
-import type { EngineName } from './engine.ts';
+import type { Engine, EngineName } from './engine.ts';
 import { createLinuxPtraceEngine } from './linux-ptrace/linux-ptrace-engine.ts';
+import { createWindowsEngine } from './windows/windows-engine.ts';
 
+const engines: Partial<Record<EngineName, () => Engine>> = { 'linux-ptrace': createLinuxPtraceEngine, windows: createWindowsEngine };
 const name = process.argv[2] as EngineName;
-if (name !== 'linux-ptrace') {
+const create = engines[name];
+if (!create) {
   console.error(`engine-worker: unknown engine ${name}`);
   process.exit(2);
 }
-const engine = createLinuxPtraceEngine();
+const engine = create();
 let chain: Promise<unknown> = Promise.resolve();
 
 process.on('message', (m: { id: number; op: 'apply' | 'unapply'; arg: never }) => {

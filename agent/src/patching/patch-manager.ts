@@ -1,10 +1,8 @@
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { PatchDocument } from '@suture/shared/schemas';
-import { BLOCK_HEADER_SIZE, readBlockHeader, type Engine } from '../engines/engine.ts';
+import type { Engine } from '../engines/engine.ts';
 import { blockSize, layout } from '../engines/detour-layout.ts';
-import { parseMaps } from '../inventory/proc-maps.ts';
 import type { LoadedModule, ProcessModules } from '../inventory/linux-inventory.ts';
-import { readProcess } from '../inventory/processes.ts';
+import type { ProcessAccess } from './process-access.ts';
 import { applyRequest } from './resolve.ts';
 import { fromRecord, toRecord, type AppliedRecord, type StateStore } from './state-store.ts';
 
@@ -17,41 +15,13 @@ export interface PatchEvent {
   detail?: string;
 }
 
-interface Inventory {
+/** Linux or Windows inventory: the Windows one reports the same shapes (with PE modules only). */
+export interface Inventory {
   scan(): Promise<{ processes: ProcessModules[] }>;
   scanProcess(pid: number): Promise<ProcessModules | undefined>;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-
-function readMem(pid: number, address: bigint, length: number): Uint8Array | undefined {
-  let fd = -1;
-  try {
-    fd = openSync(`/proc/${pid}/mem`, 'r');
-    const buf = Buffer.alloc(length);
-    return readSync(fd, buf, 0, length, Number(address)) === length ? new Uint8Array(buf) : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    if (fd >= 0) closeSync(fd);
-  }
-}
-
-/** Our detour block for `patchId` in a process, found by its header (anonymous r-x mappings). */
-function findBlock(pid: number, patchId: string): { address: bigint; size: number } | undefined {
-  let maps: string;
-  try {
-    maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const m of parseMaps(maps)) {
-    if (m.inode !== 0 || m.path !== '' || m.perms !== 'r-xp') continue;
-    const head = readMem(pid, m.start, BLOCK_HEADER_SIZE);
-    if (head && readBlockHeader(head) === patchId) return { address: m.start, size: Number(m.end - m.start) };
-  }
-  return undefined;
-}
 
 /**
  * Keeps the enabled patches applied to every process that loads their module, and takes them
@@ -59,8 +29,8 @@ function findBlock(pid: number, patchId: string): { address: bigint; size: numbe
  * of what happened, so a restarted agent (`adopt`) knows what is in memory and never applies
  * twice.
  */
-export function createPatchManager(opts: { engine: Engine; inventory: Inventory; state: StateStore; onEvent?: (e: PatchEvent) => void }) {
-  const { engine, state } = opts;
+export function createPatchManager(opts: { engine: Engine; inventory: Inventory; processes: ProcessAccess; state: StateStore; onEvent?: (e: PatchEvent) => void }) {
+  const { engine, state, processes } = opts;
   const emit = (e: PatchEvent) => opts.onEvent?.(e);
   let patches = new Map<string, PatchDocument>();
   const key = (patchId: string, pid: number, startTime: bigint | string) => `${patchId}/${pid}/${startTime}`;
@@ -70,9 +40,9 @@ export function createPatchManager(opts: { engine: Engine; inventory: Inventory;
   function inspect(doc: PatchDocument, proc: ProcessModules, module: LoadedModule): { state: 'applied'; record: AppliedRecord } | { state: 'original' | 'mixed' } {
     const req = applyRequest({ doc, process: { pid: proc.pid, startTime: proc.startTime }, module });
     const size = blockSize(req.patchlets);
-    const block = size > 0 ? findBlock(proc.pid, doc.id) : undefined;
+    const block = size > 0 ? processes.findBlock(proc.pid, doc.id) : undefined;
     const plan = layout({ patchId: doc.id, block: block?.address ?? 0n, size: block?.size ?? size, patchlets: req.patchlets });
-    const now = plan.writes.map((w) => hex(readMem(proc.pid, w.address, w.to.length) ?? new Uint8Array()));
+    const now = plan.writes.map((w) => hex(processes.read(proc.pid, w.address, w.to.length) ?? new Uint8Array()));
     if (now.every((b, i) => b === hex(plan.writes[i]!.from))) return { state: 'original' };
     if ((size === 0 || block) && now.every((b, i) => b === hex(plan.writes[i]!.to))) {
       const applied = { engine: engine.name, patchId: doc.id, process: req.process, regions: plan.writes.map((w) => ({ address: w.address, original: w.from, written: w.to })), ...(block ? { block } : {}) };
@@ -183,26 +153,28 @@ export function createPatchManager(opts: { engine: Engine; inventory: Inventory;
 
     /**
      * Records a crash of a process that had `patchIds` applied (as known when it died) and stops
-     * applying those patches on this host.
+     * applying those patches on this host. Linux names the fatal signal, Windows the exception
+     * (NTSTATUS) the process died of.
      */
-    crashed(c: { pid: number; startTime: string; signal: number; patchIds: string[] }): void {
+    crashed(c: { pid: number; startTime: string; signal?: number; exception?: number; patchIds: string[] }): void {
       if (c.patchIds.length === 0) return;
+      const exception = c.exception === undefined ? undefined : `0x${c.exception.toString(16).padStart(8, '0')}`;
+      const cause = exception ? `exception ${exception}` : `signal ${c.signal}`;
       state.update((s) => {
         for (const patchId of c.patchIds) {
-          s.crashes.push({ patchId, pid: c.pid, signal: c.signal, at: new Date().toISOString() });
-          s.stopped[patchId] = `process ${c.pid} died of signal ${c.signal} soon after the patch was applied`;
+          s.crashes.push({ patchId, pid: c.pid, ...(exception ? { exception } : { signal: c.signal }), at: new Date().toISOString() });
+          s.stopped[patchId] = `process ${c.pid} died of ${cause} soon after the patch was applied`;
         }
         s.applied = s.applied.filter((r) => !(r.pid === c.pid && r.startTime === c.startTime));
       });
-      for (const patchId of c.patchIds) emit({ type: 'crash', patchId, pid: c.pid, reason: `signal ${c.signal}` });
+      for (const patchId of c.patchIds) emit({ type: 'crash', patchId, pid: c.pid, reason: cause });
     },
 
     /** Drops records of processes that have exited (normally). */
     async forgetExited(): Promise<void> {
       const gone: AppliedRecord[] = [];
       for (const r of state.get().applied) {
-        const p = await readProcess(r.pid);
-        if (!p || p.startTime.toString() !== r.startTime) gone.push(r);
+        if ((await processes.startTime(r.pid))?.toString() !== r.startTime) gone.push(r);
       }
       if (gone.length) state.update((s) => (s.applied = s.applied.filter((r) => !gone.includes(r))));
     },

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AppliedPatch, EngineName } from '../engines/engine.ts';
 
@@ -42,7 +42,10 @@ export interface Refusal {
 export interface Crash {
   patchId: string;
   pid: number;
-  signal: number;
+  /** Linux: the fatal signal */
+  signal?: number;
+  /** Windows: the exception (NTSTATUS, as hex) the process died of */
+  exception?: string;
   at: string;
 }
 
@@ -84,6 +87,21 @@ export function fromRecord(r: AppliedRecord): AppliedPatch {
   };
 }
 
+/**
+ * rename(), retried briefly where Windows refuses to replace a file another process (`status`,
+ * say) has open at this moment; Linux never fails this way.
+ */
+function replace(from: string, to: string): void {
+  for (let tries = 0; ; tries++) {
+    try {
+      return renameSync(from, to);
+    } catch (err) {
+      if (tries >= 400 || !['EPERM', 'EBUSY', 'EACCES'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+}
+
 export function createStateStore(dir: string) {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, 'state.json');
@@ -98,11 +116,15 @@ export function createStateStore(dir: string) {
 
   function save(): void {
     const tmp = `${file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(state, null, 1), { mode: 0o600 });
-    const fd = openSync(tmp, 'r');
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, file);
+    // fsync through the descriptor that wrote: Windows refuses to flush one opened read-only.
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(state, null, 1));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    replace(tmp, file);
   }
 
   const same = (a: { patchId: string; pid: number; startTime: string }, b: { patchId: string; pid: number; startTime: string }) =>

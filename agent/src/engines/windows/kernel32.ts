@@ -19,6 +19,7 @@ export const ACCESS = {
   THREAD_SUSPEND_RESUME: 0x0002,
   THREAD_GET_CONTEXT: 0x0008,
   THREAD_QUERY_LIMITED_INFORMATION: 0x0800,
+  SYNCHRONIZE: 0x00100000,
 } as const;
 
 export const MEM = { COMMIT: 0x1000, RESERVE: 0x2000, RELEASE: 0x8000, FREE: 0x10000 } as const;
@@ -26,6 +27,7 @@ export const PAGE_PROT = { NOACCESS: 0x01, READONLY: 0x02, READWRITE: 0x04, WRIT
 export const TH32CS = { SNAPPROCESS: 0x2, SNAPTHREAD: 0x4, SNAPMODULE: 0x8, SNAPMODULE32: 0x10 } as const;
 export const WIN_ERROR = { ACCESS_DENIED: 5, INVALID_PARAMETER: 87, PARTIAL_COPY: 299, NO_MORE_FILES: 18 } as const;
 export const STILL_ACTIVE = 259;
+export const WAIT_OBJECT_0 = 0;
 export const INVALID_HANDLE = -1;
 
 /** x64 CONTEXT: 0x4d0 bytes, must be 16-byte aligned; ContextFlags at 0x30, Rip at 0xf8. */
@@ -50,6 +52,7 @@ export interface Kernel32 {
   CloseHandle(h: Handle): number;
   GetProcessTimes(h: Handle, creation: Buffer, exit: Buffer, kernel: Buffer, user: Buffer): number;
   GetExitCodeProcess(h: Handle, code: Buffer): number;
+  WaitForSingleObject(h: Handle, ms: number): number;
   CheckRemoteDebuggerPresent(h: Handle, present: Buffer): number;
   CreateToolhelp32Snapshot(flags: number, pid: number): Handle;
   Thread32First(snap: Handle, entry: Buffer): number;
@@ -85,6 +88,7 @@ export function kernel32(): Kernel32 {
     CloseHandle: f('int CloseHandle(intptr_t h)'),
     GetProcessTimes: f('int GetProcessTimes(intptr_t h, void *creation, void *exit, void *kernel, void *user)'),
     GetExitCodeProcess: f('int GetExitCodeProcess(intptr_t h, void *code)'),
+    WaitForSingleObject: f('uint32_t WaitForSingleObject(intptr_t h, uint32_t ms)'),
     CheckRemoteDebuggerPresent: f('int CheckRemoteDebuggerPresent(intptr_t h, void *present)'),
     CreateToolhelp32Snapshot: f('intptr_t CreateToolhelp32Snapshot(uint32_t flags, uint32_t pid)'),
     Thread32First: f('int Thread32First(intptr_t snap, void *entry)'),

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -42,27 +42,81 @@ const env = {
 /** A JSON record written by a driver; its shape is the driver's business. */
 export type DriverRecord = Record<string, any>;
 
+/**
+ * Commands a running PE target from Linux: "<seq> <cmd>" by rename, then the reply for that seq.
+ * A target that died answers nothing: "no reply" after `timeoutMs`.
+ */
+function commander(cmdFile: string, replyFile: string) {
+  let seq = 0;
+  return async (cmd: string, timeoutMs = 10_000): Promise<string> => {
+    seq++;
+    writeFileSync(`${cmdFile}.tmp`, `${seq} ${cmd}\n`);
+    renameSync(`${cmdFile}.tmp`, cmdFile);
+    for (const until = Date.now() + timeoutMs; Date.now() < until; await sleep(5)) {
+      const text = existsSync(replyFile) ? readFileSync(replyFile, 'utf8') : '';
+      if (text.startsWith(`${seq} `)) return text.slice(`${seq} `.length).trim();
+    }
+    return `no reply to ${cmd}`;
+  };
+}
+
 export function createWineHarness(dir: string) {
   const children: ChildProcess[] = [];
   spawnSync('wineserver', ['-p'], { env, stdio: 'ignore' }); // persistent: every wine below shares it
 
-  function wine(args: string[], log: string, timeoutMs?: number): Promise<number | null> {
-    const fd = openSync(log, 'a');
-    const child = spawn('wine', args, { env, stdio: ['ignore', fd, fd] });
-    closeSync(fd);
+  /** Starts `wine args` with stdout to `out` and stderr to `err` (the same file when not given). */
+  function startWine(args: string[], out: string, err = out): ChildProcess {
+    const fds = [...new Set([out, err])].map((f) => [f, openSync(f, 'a')] as const);
+    const fd = (f: string) => fds.find(([name]) => name === f)![1];
+    const child = spawn('wine', args, { env, stdio: ['ignore', fd(out), fd(err)] });
+    for (const [, n] of fds) closeSync(n);
     children.push(child);
+    return child;
+  }
+
+  function exited(child: ChildProcess, timeoutMs?: number): Promise<number | null> {
     const timer = timeoutMs ? setTimeout(() => child.kill('SIGKILL'), timeoutMs) : undefined;
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
     return new Promise((res) => child.once('exit', (code) => (clearTimeout(timer), res(code))));
   }
 
+  const wine = (args: string[], log: string, timeoutMs?: number) => exited(startWine(args, log), timeoutMs);
+
+  /**
+   * Bundles each entry (output name -> source file) into `dir` as NAME.mjs, side by side, with
+   * koffi left out so node.exe loads its win32 build from NODE_PATH.
+   */
+  async function bundle(entries: Record<string, string>): Promise<Record<string, string>> {
+    const req = createRequire(createRequire(import.meta.url).resolve('tsx'));
+    const esbuild = (await import(pathToFileURL(req.resolve('esbuild')).href)) as { build(opts: Record<string, unknown>): Promise<unknown> }; // tsx's own esbuild
+    await esbuild.build({
+      entryPoints: entries,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node22',
+      external: ['koffi'],
+      outdir: dir,
+      outExtension: { '.js': '.mjs' },
+      // CommonJS dependencies (commander) call require(), which an ES module does not have.
+      banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
+      logLevel: 'silent',
+    });
+    return Object.fromEntries(Object.keys(entries).map((name) => [name, join(dir, `${name}.mjs`)]));
+  }
+
   return {
-    /** Starts a PE target (protocol in pe-target.c) and waits for its "ready"; returns its files as Windows paths. */
-    async startTarget(t: BuiltPeTarget, name: string): Promise<{ cmdFile: string; replyFile: string }> {
+    /**
+     * Starts a PE target (protocol in pe-target.c) and waits for its "ready"; returns its files as
+     * Windows paths (for a driver), `send` to command it from here, and `exited` (its wine's exit).
+     */
+    async startTarget(t: BuiltPeTarget, name: string): Promise<{ cmdFile: string; replyFile: string; send: (cmd: string, timeoutMs?: number) => Promise<string>; exited: Promise<number | null> }> {
       const cmd = join(dir, `${name}.cmd`);
       const reply = join(dir, `${name}.reply`);
-      void wine([t.exe, winePath(cmd), winePath(reply)], join(dir, `${name}.log`));
+      const child = startWine([t.exe, winePath(cmd), winePath(reply)], join(dir, `${name}.log`));
+      const gone = exited(child);
       for (const until = Date.now() + 60_000; Date.now() < until; await sleep(20)) {
-        if (existsSync(reply) && readFileSync(reply, 'utf8').trim() === '0 ready') return { cmdFile: winePath(cmd), replyFile: winePath(reply) };
+        if (existsSync(reply) && readFileSync(reply, 'utf8').trim() === '0 ready') return { cmdFile: winePath(cmd), replyFile: winePath(reply), send: commander(cmd, reply), exited: gone };
       }
       throw new Error(`${t.exe} did not reply "0 ready" within 60 s: ${readFileSync(join(dir, `${name}.log`), 'utf8')}`);
     },
@@ -70,18 +124,44 @@ export function createWineHarness(dir: string) {
     /** Bundles `entry` (koffi left out so node.exe loads its win32 build), runs it with `input`, returns what it recorded. */
     async runDriver(entry: string, input: unknown): Promise<{ record: DriverRecord; ms: number }> {
       const name = entry.split('/').pop()!.replace(/\.ts$/, '');
-      const req = createRequire(createRequire(import.meta.url).resolve('tsx'));
-      const esbuild = (await import(pathToFileURL(req.resolve('esbuild')).href)) as { build(opts: Record<string, unknown>): Promise<unknown> }; // tsx's own esbuild
-      const bundle = join(dir, `${name}.mjs`);
-      await esbuild.build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node22', external: ['koffi'], outfile: bundle, logLevel: 'silent' });
+      const { [name]: script } = await bundle({ [name]: entry });
       const [inFile, outFile, log] = [join(dir, `${name}.in.json`), join(dir, `${name}.out.json`), join(dir, `${name}.log`)];
       writeFileSync(inFile, JSON.stringify(input));
       const started = Date.now();
-      const code = await wine([NODE_EXE, winePath(bundle), winePath(inFile), winePath(outFile)], log, 180_000);
+      const code = await wine([NODE_EXE, winePath(script!), winePath(inFile), winePath(outFile)], log, 180_000);
       const ms = Date.now() - started;
       const output = readFileSync(log, 'utf8');
       assert.ok(existsSync(outFile), `${name} wrote no record (exit ${code}):\n${output}`);
       return { record: { ...(JSON.parse(readFileSync(outFile, 'utf8')) as DriverRecord), exitCode: code, log: output }, ms };
+    },
+
+    bundle,
+
+    /** Runs node.exe with `args` (Windows paths); `name` names its NAME.out and NAME.err files in `dir`. */
+    async node(args: string[], name: string, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+      const [out, err] = [join(dir, `${name}.out`), join(dir, `${name}.err`)];
+      writeFileSync(out, '');
+      writeFileSync(err, '');
+      const started = Date.now();
+      const code = await exited(startWine([NODE_EXE, ...args], out, err), timeoutMs);
+      return { code, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8'), ms: Date.now() - started };
+    },
+
+    /** Starts a long-running node.exe (output to NAME.log in `dir`); SIGKILL of the returned `wine` ends it. */
+    startNode(args: string[], name: string): ChildProcess {
+      return startWine([NODE_EXE, ...args], join(dir, `${name}.log`));
+    },
+
+    /** Windows pids of the running processes named `image` (from Wine's own wmic, not from our inventory). */
+    async pids(image: string): Promise<number[]> {
+      const out = join(dir, 'wmic.out');
+      writeFileSync(out, '');
+      await exited(startWine(['wmic', 'process', 'get', 'name,processid'], out, join(dir, 'wmic.err')), 60_000);
+      return readFileSync(out, 'utf16le')
+        .split(/\r?\n/)
+        .map((l) => l.replace(/^\uFEFF/, '').trim().split(/\s+/))
+        .filter(([n, pid]) => n?.toLowerCase() === image.toLowerCase() && /^\d+$/.test(pid ?? ''))
+        .map(([, pid]) => Number(pid));
     },
 
     /** Kills the wineserver and with it every process of the private prefix. */
