@@ -7,7 +7,7 @@
  * 2. Patching 200 idle target processes with the in-place patch: sequentially, and with a few
  *    applies in flight.
  * 3. A full inventory re-scan with a warm hash cache, with at least 300 processes on the system.
- * 4. The idle RSS of a separate process that loads the inventory and engine and re-scans every 2 s.
+ * 4. The idle RSS of the agent as endpoints run it (bundled, `run`, a scan every second).
  *
  * Progress goes to stderr; the last line on stdout is one JSON object. Every target is killed at
  * the end, on error and on Ctrl-C.
@@ -17,9 +17,9 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AGENT_ENTRIES, AGENT_NODE_FLAGS, bundle } from '../src/build/bundle.ts';
 import type { AppliedPatch, ApplyRequest, Engine } from '../src/engines/engine.ts';
 import { createLinuxPtraceEngine } from '../src/engines/linux-ptrace/linux-ptrace-engine.ts';
 import { createLinuxInventory } from '../src/inventory/linux-inventory.ts';
@@ -219,27 +219,28 @@ async function leftovers(dir: string): Promise<number[]> {
 
 let idleChild: ChildProcess | undefined;
 
-async function idleRss() {
-  const entry = fileURLToPath(new URL('./idle-agent.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * The real agent at rest: built to JavaScript as endpoints run it (build/bundle.ts), started
+ * with `run` on an empty state dir (it scans every second and holds no engine worker until a
+ * patch applies), measured after a few seconds.
+ */
+async function idleRss(dir: string) {
+  const { 'suture-agent': agent } = await bundle({ entries: AGENT_ENTRIES, outdir: join(dir, 'agent-dist') });
+  const args = [...AGENT_NODE_FLAGS, agent!, '--state-dir', join(dir, 'agent-state'), 'run', '--interval', '1000'];
+  // The bundle sits in a temp dir: koffi (native, not bundled) comes from the agent's node_modules.
+  const env = { ...process.env, NODE_PATH: new URL('../node_modules', import.meta.url).pathname };
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
   idleChild = child;
   const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  const lines: { event: string; ms: number; processes: number; heap_used_mb: number; heap_total_mb: number }[] = [];
-  let onReady: () => void = () => {};
-  const ready = new Promise<void>((res) => (onReady = res));
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    lines.push(JSON.parse(l));
-    if (lines.length === 1) onReady();
-  });
+  const ready = new Promise<void>((res) => createInterface({ input: child.stderr! }).on('line', (l) => l.includes('running') && res()));
   try {
     const t0 = performance.now();
-    await Promise.race([ready, exited.then(() => Promise.reject(new Error('the idle agent exited'))), sleep(30_000).then(() => Promise.reject(new Error('the idle agent did not scan within 30 s')))]);
-    log(`  idle agent (pid ${child.pid}) up and scanned ${lines[0]!.processes} processes in ${r1(performance.now() - t0)} ms from spawn (first scan ${lines[0]!.ms} ms); waiting ${IDLE_WAIT_MS / 1000} s`);
+    await Promise.race([ready, exited.then(() => Promise.reject(new Error('the agent exited'))), sleep(30_000).then(() => Promise.reject(new Error('the agent did not start within 30 s')))]);
+    log(`  agent (pid ${child.pid}: node ${args.join(' ')}) running after ${r1(performance.now() - t0)} ms (first scan included); waiting ${IDLE_WAIT_MS / 1000} s`);
     await sleep(IDLE_WAIT_MS);
     const vm = await vmStatus(child.pid!);
-    const last = lines.at(-1)!;
-    log(`  idle agent: VmRSS ${vm.rssMb} MB (peak ${vm.hwmMb} MB, anonymous ${vm.anonMb} MB), JS heap ${last.heap_used_mb} MB used of ${last.heap_total_mb} MB, ${lines.length} scans, last ${last.ms} ms`);
-    return { ...vm, heapUsedMb: last.heap_used_mb, scans: lines.length };
+    log(`  idle agent: VmRSS ${vm.rssMb} MB (peak ${vm.hwmMb} MB, anonymous ${vm.anonMb} MB)`);
+    return { ...vm, heapUsedMb: null, scans: Math.floor(IDLE_WAIT_MS / 1000) };
   } finally {
     child.kill('SIGTERM');
     await Promise.race([exited, sleep(2000).then(() => child.kill('SIGKILL'))]);
@@ -282,7 +283,7 @@ async function main() {
     const patched = await patchMany(ctx);
     const scan = await rescan(ctx);
     log('idle RSS of a separate agent process');
-    const idle = await idleRss();
+    const idle = await idleRss(dir);
     await pool.stopAll();
     const left = await leftovers(dir);
     if (left.length) throw new Error(`targets still running after the stop: ${left.join(', ')}`);

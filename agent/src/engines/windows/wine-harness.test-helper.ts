@@ -8,11 +8,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
+import { bundle as bundleForEndpoints } from '../../build/bundle.ts';
 import { mingwMissing, winePath, type BuiltPeTarget } from '../../test-targets/pe/pe-targets.test-helper.ts';
 
 export const WINE_CACHE = process.env.SUTURE_WINE_CACHE ?? join(homedir(), '.cache', 'suture-wine');
@@ -86,24 +85,8 @@ export function createWineHarness(dir: string) {
    * Bundles each entry (output name -> source file) into `dir` as NAME.mjs, side by side, with
    * koffi left out so node.exe loads its win32 build from NODE_PATH.
    */
-  async function bundle(entries: Record<string, string>): Promise<Record<string, string>> {
-    const req = createRequire(createRequire(import.meta.url).resolve('tsx'));
-    const esbuild = (await import(pathToFileURL(req.resolve('esbuild')).href)) as { build(opts: Record<string, unknown>): Promise<unknown> }; // tsx's own esbuild
-    await esbuild.build({
-      entryPoints: entries,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node22',
-      external: ['koffi'],
-      outdir: dir,
-      outExtension: { '.js': '.mjs' },
-      // CommonJS dependencies (commander) call require(), which an ES module does not have.
-      banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
-      logLevel: 'silent',
-    });
-    return Object.fromEntries(Object.keys(entries).map((name) => [name, join(dir, `${name}.mjs`)]));
-  }
+  /** The agent's own build (build/bundle.ts), into this harness's temp dir. */
+  const bundle = (entries: Record<string, string>) => bundleForEndpoints({ entries, outdir: dir, target: 'node22' });
 
   return {
     /**
