@@ -123,6 +123,7 @@ test('the daemon patches a library loaded later and a process started later, ado
   const mine = status.applied.filter((a: { pid: number }) => [late.pid, fresh.pid].includes(a.pid));
   assert.equal(mine.length, 2, 'each process is recorded once');
   assert.equal(status.refused.filter((x: { pid: number }) => [late.pid, fresh.pid].includes(x.pid)).length, 0, 'no second apply was attempted (it would be refused: unexpected bytes)');
+  await assert.rejects(agent(state, 'unapply', file), /another suture-agent \(pid \d+\) is using/, 'one agent at a time changes a state dir');
   d.kill('SIGTERM');
   await new Promise((res) => d.once('exit', res));
   await agent(state, 'unapply', file);

@@ -56,6 +56,31 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
       .map((f) => verify(readFileSync(join(patchDir, f))));
   }
 
+  /**
+   * One agent at a time changes a state dir: `run` holds this for its life, apply/unapply for
+   * theirs (status only reads). A lock whose holder is gone (pid dead or reused) is taken over.
+   */
+  const lockFile = join(opts.stateDir, 'agent.lock');
+  let locked = false;
+  async function lock(): Promise<void> {
+    if (locked) return;
+    const me = `${process.pid} ${await platform.processes.startTime(process.pid)}`;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        writeFileSync(lockFile, me, { flag: 'wx', mode: 0o600 });
+        locked = true;
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const [pid, start] = readFileSync(lockFile, 'utf8').trim().split(' ');
+      if (start !== undefined && String(await platform.processes.startTime(Number(pid))) === start)
+        throw new AgentError(`another suture-agent (pid ${pid}) is using ${opts.stateDir}; stop it first (a running daemon: stop it, apply or unapply, start it again)`);
+      rmSync(lockFile, { force: true }); // its holder is gone
+    }
+    throw new AgentError(`could not take ${lockFile}`);
+  }
+
   let timer: NodeJS.Timeout | undefined;
   let crashes: ReturnType<AgentPlatform['watchCrashes']> | undefined;
   let busy: Promise<void> = Promise.resolve();
@@ -69,6 +94,7 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
     /** Enables a signed patch here and applies it everywhere it matches. */
     async apply(bytes: Uint8Array): Promise<PatchDocument> {
       const doc = verify(bytes);
+      await lock();
       const tmp = join(patchDir, `${doc.id}.json.tmp`);
       writeFileSync(tmp, bytes, { mode: 0o600 });
       renameSync(tmp, join(patchDir, `${doc.id}.json`));
@@ -83,6 +109,7 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
      * an expired root never stands between an operator and taking a patch out).
      */
     async unapply(patch: { id: string } | { bytes: Uint8Array }): Promise<{ patchId: string; events: PatchEvent[] }> {
+      await lock();
       let patchId: string;
       if ('id' in patch) patchId = patch.id;
       else {
@@ -104,6 +131,7 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
     },
     /** Runs until `stop()`: a scan every `intervalMs`, crash guard on. */
     async run(runOpts: { intervalMs?: number } = {}) {
+      await lock();
       manager.setPatches(enabled());
       await manager.adopt();
       crashes = platform.watchCrashes({
@@ -124,6 +152,8 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
       crashes?.stop();
       await busy;
       (engine as { close?: () => void }).close?.();
+      if (locked) rmSync(lockFile, { force: true });
+      locked = false;
     },
   };
 }
