@@ -1,6 +1,7 @@
 import type { KeyPair } from '@suture/shared/trust';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
+import { createAgentService } from './agent.service.ts';
 import { createManifestService } from './manifest.service.ts';
 import { createModuleService } from './module.service.ts';
 import { createPatchService } from './patch.service.ts';
@@ -21,6 +22,7 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
     manifests,
     patches: createPatchService({ db, roots, manifests }),
     modules: createModuleService({ db }),
+    agents: createAgentService({ db, roots, secret: deps.jwtSecret, jwtTtlSeconds: config.agentJwtTtlSeconds }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -52,3 +52,28 @@ export const ModuleSchema = Type.Object({
 
 export const Username = Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$' });
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });
+
+export const GroupName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'agent group (letters, digits, . _ -)' });
+
+export const EnrollmentTokenSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  group: Type.String(),
+  maxUses: Type.Integer(),
+  uses: Type.Integer(),
+  expiresAt: Type.String(),
+  createdAt: Type.String(),
+  revokedAt: Nullable(Type.String()),
+});
+
+export const AgentSchema = Type.Object({
+  id: Type.String(),
+  hostname: Type.String(),
+  os: Type.String(),
+  arch: Type.String(),
+  version: Type.String(),
+  group: Type.String(),
+  enrolledAt: Type.String(),
+  lastSeenAt: Nullable(Type.String()),
+  revokedAt: Nullable(Type.String()),
+});

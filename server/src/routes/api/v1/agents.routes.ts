@@ -1,0 +1,98 @@
+import Type from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Cursor, errors, page } from '../../schemas.ts';
+import { AgentSchema, GroupName } from './views.ts';
+
+const Hostname = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
+const Secret = Type.String({ minLength: 20, maxLength: 200 });
+const enrollLimit = (app: { config: { loginRateLimitPerMinute: number } }) => ({ max: app.config.loginRateLimitPerMinute * 6, timeWindow: '1 minute' });
+
+/** Agents: enrollment and sessions (authenticated by their own secrets), and the fleet list. */
+export const agentRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/agents/enroll',
+    {
+      config: { public: true, rateLimit: enrollLimit(app) },
+      schema: {
+        tags: ['agents'],
+        summary: 'Exchange an enrollment token, once, for this agent\'s own credential and the root to pin',
+        security: [],
+        body: Type.Object(
+          {
+            token: Secret,
+            hostname: Hostname,
+            os: Type.Union([Type.Literal('linux'), Type.Literal('windows')]),
+            arch: Type.Literal('x86_64'),
+            version: Type.String({ minLength: 1, maxLength: 50, pattern: '^[0-9A-Za-z.+-]+$' }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({ agent: AgentSchema, credential: Type.String({ description: 'shown once; store it 0600' }), root: Type.String({ description: 'the current signed root (base64 envelope) to pin' }) }),
+          ...errors(400, 401, 409, 429),
+        },
+      },
+    },
+    async (req, reply) => {
+      const out = await app.services.agents.enroll(req.body);
+      req.log.info({ agentId: out.agent.id, group: out.agent.group, hostname: out.agent.hostname }, 'agent enrolled');
+      return reply.status(201).send(out);
+    },
+  );
+
+  app.post(
+    '/agents/session',
+    {
+      config: { public: true, rateLimit: enrollLimit(app) },
+      schema: {
+        tags: ['agents'],
+        summary: 'Exchange an agent credential for a short-lived agent token',
+        security: [],
+        body: Type.Object({ agentId: Type.String({ format: 'uuid' }), credential: Secret }, { additionalProperties: false }),
+        response: { 200: Type.Object({ token: Type.String(), expiresAt: Type.String() }), ...errors(400, 401, 429) },
+      },
+    },
+    async (req) => app.services.agents.session(req.body),
+  );
+
+  app.get(
+    '/agents',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['agents'],
+        summary: 'List agents (keyset pagination by id)',
+        querystring: Type.Object(
+          {
+            after: Type.Optional(Type.String({ format: 'uuid', description: 'return agents after this id (from nextCursor)' })),
+            limit: Cursor.properties.limit,
+            group: Type.Optional(GroupName),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(AgentSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(400, 401, 403) },
+      },
+    },
+    async (req) => {
+      const { limit, after, group } = req.query;
+      return page(await app.services.agents.list({ after, limit, group }), limit, (a) => a.id);
+    },
+  );
+
+  app.post(
+    '/agents/:id/revoke',
+    {
+      schema: {
+        tags: ['agents'],
+        summary: 'Revoke an agent: its credential and tokens are refused from now on',
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        response: { 200: AgentSchema, ...errors(401, 403, 404) },
+      },
+    },
+    async (req) => {
+      const a = await app.services.agents.revoke(req.params.id);
+      req.log.info({ agentId: a.id }, 'agent revoked');
+      return a;
+    },
+  );
+};

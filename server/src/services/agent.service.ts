@@ -1,0 +1,166 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { sha256Hex, toBase64 } from '@suture/shared/encoding';
+import type { Db } from '../db/index.ts';
+import { conflict, notFound, unauthorized } from '../lib/errors.ts';
+import type { Principal } from '../lib/permissions.ts';
+import type { RootService } from './root.service.ts';
+
+export const ENROLLMENT_PREFIX = 'sut_enr_';
+export const CREDENTIAL_PREFIX = 'sut_agt_';
+const AUDIENCE = 'suture-agent';
+const ISSUER = 'suture-server';
+
+export interface EnrollmentTokenView {
+  id: string;
+  name: string;
+  group: string;
+  maxUses: number;
+  uses: number;
+  expiresAt: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface AgentView {
+  id: string;
+  hostname: string;
+  os: string;
+  arch: string;
+  version: string;
+  group: string;
+  enrolledAt: string;
+  lastSeenAt: string | null;
+  revokedAt: string | null;
+}
+
+type TokenRow = { id: string; name: string; groupName: string; maxUses: number; uses: number; expiresAt: Date; createdAt: Date; revokedAt: Date | null };
+type AgentRow = { id: string; hostname: string; os: string; arch: string; version: string; groupName: string; enrolledAt: Date; lastSeenAt: Date | null; revokedAt: Date | null };
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+const tokenView = (t: TokenRow): EnrollmentTokenView => ({
+  id: t.id,
+  name: t.name,
+  group: t.groupName,
+  maxUses: t.maxUses,
+  uses: t.uses,
+  expiresAt: t.expiresAt.toISOString(),
+  createdAt: t.createdAt.toISOString(),
+  revokedAt: iso(t.revokedAt),
+});
+const agentView = (a: AgentRow): AgentView => ({
+  id: a.id,
+  hostname: a.hostname,
+  os: a.os,
+  arch: a.arch,
+  version: a.version,
+  group: a.groupName,
+  enrolledAt: a.enrolledAt.toISOString(),
+  lastSeenAt: iso(a.lastSeenAt),
+  revokedAt: iso(a.revokedAt),
+});
+
+/** What an agent is, as the server authenticates it on the socket. */
+export interface AgentPrincipal {
+  agentId: string;
+  group: string;
+}
+
+/**
+ * Enrollment and agent identity: admins create enrollment tokens (a group, a number of uses, an
+ * expiry, revocable); an agent exchanges one once for its own credential (stored hashed) and the
+ * current root; the credential buys short-lived agent JWTs; revoking an agent refuses it from
+ * then on (the JWT check re-reads the agent row).
+ */
+export function createAgentService(deps: { db: Db; roots: RootService; secret: string; jwtTtlSeconds: number }) {
+  const { db } = deps;
+  return {
+    async createEnrollmentToken(opts: { creator: Principal; name: string; group: string; maxUses: number; expiresInHours: number }) {
+      const secret = ENROLLMENT_PREFIX + randomBytes(32).toString('base64url');
+      const row = await db.prisma.enrollmentToken.create({
+        data: {
+          name: opts.name,
+          groupName: opts.group,
+          tokenHash: sha256Hex(secret),
+          maxUses: opts.maxUses,
+          expiresAt: new Date(Date.now() + opts.expiresInHours * 3_600_000),
+          createdById: opts.creator.userId,
+        },
+      });
+      return { ...tokenView(row), token: secret };
+    },
+
+    async listEnrollmentTokens(): Promise<EnrollmentTokenView[]> {
+      return (await db.prisma.enrollmentToken.findMany({ orderBy: { createdAt: 'desc' }, take: 1000 })).map(tokenView);
+    },
+
+    async revokeEnrollmentToken(id: string): Promise<EnrollmentTokenView> {
+      const row = await db.prisma.enrollmentToken.findUnique({ where: { id } });
+      if (!row) throw notFound(`no enrollment token ${id}`);
+      if (row.revokedAt) return tokenView(row);
+      return tokenView(await db.prisma.enrollmentToken.update({ where: { id }, data: { revokedAt: new Date() } }));
+    },
+
+    /**
+     * Spends one use of an enrollment token (atomically: two agents racing for the last use get
+     * one each of success and refusal) and creates the agent with a fresh credential.
+     */
+    async enroll(opts: { token: string; hostname: string; os: string; arch: string; version: string }) {
+      const root = await deps.roots.current();
+      if (!root) throw conflict('no root has been published yet: an agent needs one to trust anything; publish a root first', 'no-root');
+      const credential = CREDENTIAL_PREFIX + randomBytes(32).toString('base64url');
+      const agent = await db.prisma.$transaction(async (tx) => {
+        const spent = await tx.$queryRaw<{ id: string; groupName: string }[]>`
+          UPDATE "EnrollmentToken" SET "uses" = "uses" + 1
+          WHERE "tokenHash" = ${sha256Hex(opts.token)} AND "revokedAt" IS NULL AND "expiresAt" > now() AND "uses" < "maxUses"
+          RETURNING "id", "groupName"`;
+        const t = spent[0];
+        if (!t) throw unauthorized('the enrollment token is unknown, expired, revoked or used up: ask an admin for a new one');
+        return tx.agent.create({
+          data: { hostname: opts.hostname, os: opts.os, arch: opts.arch, version: opts.version, groupName: t.groupName, credentialHash: sha256Hex(credential), enrollmentTokenId: t.id },
+        });
+      });
+      return { agent: agentView(agent), credential, root: toBase64(root.bytes) };
+    },
+
+    /** Exchanges an agent's credential for a short-lived JWT. */
+    async session(opts: { agentId: string; credential: string }): Promise<{ token: string; expiresAt: string }> {
+      const a = await db.prisma.agent.findUnique({ where: { id: opts.agentId } });
+      const ok = a && timingSafeEqual(Buffer.from(a.credentialHash), Buffer.from(sha256Hex(opts.credential)));
+      if (!a || !ok || a.revokedAt) throw unauthorized('unknown or revoked agent credential: enroll the agent again');
+      await db.prisma.agent.update({ where: { id: a.id }, data: { lastSeenAt: new Date() } });
+      const token = jwt.sign({ typ: 'agent', grp: a.groupName }, deps.secret, { algorithm: 'HS256', subject: a.id, audience: AUDIENCE, issuer: ISSUER, expiresIn: deps.jwtTtlSeconds });
+      return { token, expiresAt: new Date(Date.now() + deps.jwtTtlSeconds * 1000).toISOString() };
+    },
+
+    /** The agent behind a JWT, or null (bad, expired, or the agent was revoked since). */
+    async authenticate(token: string): Promise<AgentPrincipal | null> {
+      let sub: string;
+      try {
+        const claims = jwt.verify(token, deps.secret, { algorithms: ['HS256'], audience: AUDIENCE, issuer: ISSUER });
+        if (typeof claims === 'string' || claims.typ !== 'agent' || !claims.sub) return null;
+        sub = claims.sub;
+      } catch {
+        return null;
+      }
+      const a = await db.prisma.agent.findUnique({ where: { id: sub } });
+      return a && !a.revokedAt ? { agentId: a.id, group: a.groupName } : null;
+    },
+
+    async list(opts: { after?: string; limit: number; group?: string }): Promise<AgentView[]> {
+      const rows = await db.prisma.agent.findMany({
+        where: { ...(opts.group ? { groupName: opts.group } : {}), ...(opts.after ? { id: { gt: opts.after } } : {}) },
+        orderBy: { id: 'asc' },
+        take: opts.limit,
+      });
+      return rows.map(agentView);
+    },
+
+    async revoke(id: string): Promise<AgentView> {
+      const row = await db.prisma.agent.findUnique({ where: { id } });
+      if (!row) throw notFound(`no agent ${id}`);
+      if (row.revokedAt) return agentView(row);
+      return agentView(await db.prisma.agent.update({ where: { id }, data: { revokedAt: new Date() } }));
+    },
+  };
+}
+export type AgentService = ReturnType<typeof createAgentService>;
