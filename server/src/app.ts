@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
+import websocket from '@fastify/websocket';
+import { MAX_MESSAGE_BYTES } from '@suture/shared/protocol';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import type { KeyPair } from '@suture/shared/trust';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/index.ts';
+import { createAgentHub, type AgentHub } from './lib/agent-hub.ts';
 import { loadJwtSecret, loadOnlineKey } from './lib/secrets.ts';
 import { authPlugin } from './plugins/auth.plugin.ts';
 import { docsPlugin } from './plugins/docs.plugin.ts';
@@ -20,6 +23,7 @@ declare module 'fastify' {
     db: Db;
     services: Services;
     onlineKey: KeyPair;
+    agentHub: AgentHub;
   }
 }
 
@@ -53,6 +57,9 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   app.decorate('db', db);
   app.decorate('onlineKey', onlineKey);
   app.decorate('services', createServices({ db, config, jwtSecret, onlineKey }));
+  const agentHub = createAgentHub();
+  app.decorate('agentHub', agentHub);
+  app.addHook('preClose', async () => agentHub.closeAll());
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
@@ -60,6 +67,7 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   await app.register(errorsPlugin);
   await app.register(metricsPlugin);
   await app.register(rateLimit, { global: false });
+  await app.register(websocket, { options: { maxPayload: MAX_MESSAGE_BYTES } });
   await app.register(docsPlugin);
   await app.register(authPlugin);
   await app.register(routes);

@@ -73,6 +73,10 @@ export interface AgentPrincipal {
  */
 export function createAgentService(deps: { db: Db; roots: RootService; secret: string; jwtTtlSeconds: number }) {
   const { db } = deps;
+  function issue(a: AgentPrincipal): { token: string; expiresAt: string } {
+    const token = jwt.sign({ typ: 'agent', grp: a.group }, deps.secret, { algorithm: 'HS256', subject: a.agentId, audience: AUDIENCE, issuer: ISSUER, expiresIn: deps.jwtTtlSeconds });
+    return { token, expiresAt: new Date(Date.now() + deps.jwtTtlSeconds * 1000).toISOString() };
+  }
   return {
     async createEnrollmentToken(opts: { creator: Principal; name: string; group: string; maxUses: number; expiresInHours: number }) {
       const secret = ENROLLMENT_PREFIX + randomBytes(32).toString('base64url');
@@ -128,9 +132,11 @@ export function createAgentService(deps: { db: Db; roots: RootService; secret: s
       const ok = a && timingSafeEqual(Buffer.from(a.credentialHash), Buffer.from(sha256Hex(opts.credential)));
       if (!a || !ok || a.revokedAt) throw unauthorized('unknown or revoked agent credential: enroll the agent again');
       await db.prisma.agent.update({ where: { id: a.id }, data: { lastSeenAt: new Date() } });
-      const token = jwt.sign({ typ: 'agent', grp: a.groupName }, deps.secret, { algorithm: 'HS256', subject: a.id, audience: AUDIENCE, issuer: ISSUER, expiresIn: deps.jwtTtlSeconds });
-      return { token, expiresAt: new Date(Date.now() + deps.jwtTtlSeconds * 1000).toISOString() };
+      return issue({ agentId: a.id, group: a.groupName });
     },
+
+    /** A fresh token for an agent already authenticated (renewal over its socket). */
+    issue,
 
     /** The agent behind a JWT, or null (bad, expired, or the agent was revoked since). */
     async authenticate(token: string): Promise<AgentPrincipal | null> {
@@ -144,6 +150,11 @@ export function createAgentService(deps: { db: Db; roots: RootService; secret: s
       }
       const a = await db.prisma.agent.findUnique({ where: { id: sub } });
       return a && !a.revokedAt ? { agentId: a.id, group: a.groupName } : null;
+    },
+
+    async active(agentId: string): Promise<boolean> {
+      const a = await db.prisma.agent.findUnique({ where: { id: agentId }, select: { revokedAt: true } });
+      return !!a && !a.revokedAt;
     },
 
     async list(opts: { after?: string; limit: number; group?: string }): Promise<AgentView[]> {

@@ -2,6 +2,7 @@ import type { KeyPair } from '@suture/shared/trust';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { createAgentService } from './agent.service.ts';
+import { createFleetService } from './fleet.service.ts';
 import { createManifestService } from './manifest.service.ts';
 import { createModuleService } from './module.service.ts';
 import { createPatchService } from './patch.service.ts';
@@ -22,6 +23,7 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
     manifests,
     patches: createPatchService({ db, roots, manifests }),
     modules: createModuleService({ db }),
+    fleet: createFleetService({ db }),
     agents: createAgentService({ db, roots, secret: deps.jwtSecret, jwtTtlSeconds: config.agentJwtTtlSeconds }),
   };
 }

@@ -91,6 +91,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req) => {
       const a = await app.services.agents.revoke(req.params.id);
+      app.agentHub.disconnect(a.id, 'agent revoked'); // on this replica; others refuse its next token renewal
       req.log.info({ agentId: a.id }, 'agent revoked');
       return a;
     },

@@ -1,0 +1,32 @@
+import type { WebSocket } from 'ws';
+
+/**
+ * The agent sockets this replica holds, one per agent: a newer connection with the same agent
+ * identity replaces the older one (closed with 4000), never both.
+ */
+export function createAgentHub() {
+  const sockets = new Map<string, WebSocket>();
+  return {
+    /** Registers `socket` for `agentId`, closing any previous one. */
+    attach(agentId: string, socket: WebSocket): void {
+      const old = sockets.get(agentId);
+      sockets.set(agentId, socket);
+      if (old && old !== socket) old.close(4000, 'replaced by a newer connection of this agent');
+    },
+    detach(agentId: string, socket: WebSocket): void {
+      if (sockets.get(agentId) === socket) sockets.delete(agentId);
+    },
+    /** Closes an agent's socket (revoked): 4001. */
+    disconnect(agentId: string, reason: string): void {
+      sockets.get(agentId)?.close(4001, reason);
+    },
+    get size(): number {
+      return sockets.size;
+    },
+    closeAll(): void {
+      for (const s of sockets.values()) s.close(1001, 'server shutting down');
+      sockets.clear();
+    },
+  };
+}
+export type AgentHub = ReturnType<typeof createAgentHub>;

@@ -1,0 +1,130 @@
+/** The agent WebSocket over a real socket, on each database. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import type { AddressInfo } from 'node:net';
+import { PROTOCOL_VERSION, parseMessage, type ServerMessage } from '@suture/shared/protocol';
+import { bearer, buildTestApp, createUserAndLogin, dbKinds, makeTrust, type TestApp } from '../helper.ts';
+
+for (const kind of dbKinds()) {
+  describe(`agent socket (${kind})`, () => {
+    let t: TestApp;
+    let admin: string;
+    let url: string;
+
+    /** Enrolls an agent and returns a fresh agent token for it. */
+    async function newAgent(hostname: string) {
+      const tok = await t.app.inject({ method: 'POST', url: '/api/v1/enrollment-tokens', headers: bearer(admin), payload: { name: hostname, group: 'web', maxUses: 1, expiresInHours: 1 } });
+      const enrolled = await t.app.inject({ method: 'POST', url: '/api/v1/agents/enroll', payload: { token: tok.json().token, hostname, os: 'linux', arch: 'x86_64', version: '0.1.0' } });
+      const { agent, credential } = enrolled.json();
+      const s = await t.app.inject({ method: 'POST', url: '/api/v1/agents/session', payload: { agentId: agent.id, credential } });
+      return { id: agent.id as string, token: s.json().token as string };
+    }
+
+    /** A connected client that queues what the server sends. */
+    async function connect(token: string) {
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+      const inbox: ServerMessage[] = [];
+      const waiters: (() => void)[] = [];
+      ws.on('message', (d: Buffer) => {
+        const p = parseMessage('server', d);
+        assert.ok(p.ok, `the server sent an invalid message: ${d.toString()}`);
+        inbox.push(p.message);
+        waiters.splice(0).forEach((w) => w());
+      });
+      const closed = new Promise<{ code: number; reason: string }>((res) => ws.once('close', (code, reason) => res({ code, reason: reason.toString() })));
+      await new Promise<void>((res, rej) => (ws.once('open', () => res()), ws.once('unexpected-response', (_q, r) => rej(new Error(`upgrade refused: ${r.statusCode}`))), ws.once('error', rej)));
+      const next = async <T extends ServerMessage['type']>(type: T): Promise<Extract<ServerMessage, { type: T }>> => {
+        for (;;) {
+          const i = inbox.findIndex((m) => m.type === type);
+          if (i >= 0) return inbox.splice(i, 1)[0] as Extract<ServerMessage, { type: T }>;
+          await new Promise<void>((res) => waiters.push(res));
+        }
+      };
+      const send = (m: object) => ws.send(JSON.stringify({ v: PROTOCOL_VERSION, ...m }));
+      return { ws, next, send, closed };
+    }
+    const hello = { type: 'hello', agentVersion: '0.2.0', os: 'linux', arch: 'x86_64', hostname: 'renamed-host', desiredVersion: 0 };
+
+    before(async () => {
+      t = await buildTestApp(kind);
+      admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
+      const trust = makeTrust(t.app.onlineKey);
+      await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: trust.rootEnvelope });
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      url = `ws://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/api/v1/agents/socket`;
+    });
+    after(async () => t?.close());
+
+    test('the upgrade needs an agent token: none, garbage or a person\'s session is refused with 401', async () => {
+      for (const token of ['', 'garbage', admin]) await assert.rejects(connect(token), /upgrade refused: 401/);
+    });
+
+    test('hello is answered with welcome and updates the agent; events are stored once however often they are sent', async () => {
+      const a = await newAgent('web-01');
+      const c = await connect(a.token);
+      c.send(hello);
+      const w = await c.next('welcome');
+      assert.equal(w.agentId, a.id);
+      assert.equal(w.group, 'web');
+      const row = await t.app.db.prisma.agent.findUnique({ where: { id: a.id } });
+      assert.equal(row?.hostname, 'renamed-host');
+      assert.equal(row?.version, '0.2.0');
+      const ev = (type: string) => ({ id: randomUUID(), at: new Date().toISOString(), type, patchId: 'SUT-1', pid: 4242 });
+      const batch = [ev('applied'), ev('refused'), ev('crash')];
+      c.send({ type: 'events', events: batch.slice(0, 2) });
+      assert.deepEqual((await c.next('events-ack')).ids, batch.slice(0, 2).map((e) => e.id));
+      c.send({ type: 'events', events: batch }); // the agent did not see the first ack: it sends again
+      assert.deepEqual((await c.next('events-ack')).ids, batch.map((e) => e.id));
+      const stored = await t.app.services.fleet.events({ agentId: a.id, limit: 100 });
+      assert.deepEqual(stored.map((e) => e.id).sort(), batch.map((e) => e.id).sort());
+      c.ws.close();
+    });
+
+    test('inventory: a full snapshot replaces, a delta adds and removes', async () => {
+      const a = await newAgent('web-02');
+      const c = await connect(a.token);
+      const m = (n: string, processes: number) => ({ sha256: n.repeat(64), name: `lib${n}.so`, processes });
+      c.send({ type: 'inventory', full: true, modules: [m('a', 3), m('b', 1)] });
+      c.send({ type: 'inventory', full: false, modules: [m('b', 0), m('c', 2)] });
+      c.send(hello); // processed in order: once welcome arrives, both inventories are stored
+      await c.next('welcome');
+      assert.deepEqual(await t.app.services.fleet.modules(a.id), [{ sha256: 'a'.repeat(64), name: 'liba.so', processes: 3 }, { sha256: 'c'.repeat(64), name: 'libc.so', processes: 2 }]);
+      c.ws.close();
+    });
+
+    test('a bad frame gets an error and the socket closes; nothing is stored', async () => {
+      const a = await newAgent('web-03');
+      for (const frame of ['not json', JSON.stringify({ v: 99, type: 'hello' }), JSON.stringify({ v: 1, type: 'events', events: [{ id: 'x' }] })]) {
+        const c = await connect(a.token);
+        c.ws.send(frame);
+        const e = await c.next('error');
+        assert.match(e.code, /not-json|unsupported-version|invalid/);
+        assert.equal((await c.closed).code, 4002);
+      }
+      assert.deepEqual(await t.app.services.fleet.events({ agentId: a.id, limit: 10 }), []);
+    });
+
+    test('a second connection of the same agent replaces the first; tokens are renewed over the socket', async () => {
+      const a = await newAgent('web-04');
+      const first = await connect(a.token);
+      const second = await connect(a.token);
+      assert.equal((await first.closed).code, 4000);
+      second.send({ type: 'renew-token' });
+      const renewed = await second.next('token');
+      assert.deepEqual(await t.app.services.agents.authenticate(renewed.token), { agentId: a.id, group: 'web' });
+      second.ws.close();
+    });
+
+    test('revoking an agent closes its socket and refuses it from then on', async () => {
+      const a = await newAgent('web-05');
+      const c = await connect(a.token);
+      c.send(hello);
+      await c.next('welcome');
+      await t.app.inject({ method: 'POST', url: `/api/v1/agents/${a.id}/revoke`, headers: bearer(admin) });
+      assert.equal((await c.closed).code, 4001);
+      await assert.rejects(connect(a.token), /upgrade refused: 401/);
+    });
+  });
+}
