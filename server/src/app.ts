@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
-import { MAX_MESSAGE_BYTES } from '@suture/shared/protocol';
+import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '@suture/shared/protocol';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import type { KeyPair } from '@suture/shared/trust';
@@ -60,6 +60,18 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   const agentHub = createAgentHub();
   app.decorate('agentHub', agentHub);
   app.addHook('preClose', async () => agentHub.closeAll());
+  // Re-sends commands that a notification or a replica missed (another replica created them,
+  // or the agent was connected elsewhere): anything pending for a connected agent, not sent lately.
+  const sweep = setInterval(() => {
+    void app.services.operations
+      .stale({ agentIds: agentHub.connectedIds(), olderThanMs: 5000 })
+      .then(async (stale) => {
+        for (const c of stale) if (agentHub.send(c.agentId, { v: PROTOCOL_VERSION, type: 'command', id: c.id, kind: 'unapply', patchId: c.patchId })) await app.services.operations.markSent({ operationId: c.id, agentIds: [c.agentId] });
+      })
+      .catch((err) => app.log.warn({ err }, 'command sweep failed'));
+  }, 2000);
+  sweep.unref();
+  app.addHook('onClose', async () => clearInterval(sweep));
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import { encodeMessage, type ServerMessage } from '@suture/shared/protocol';
 
 /**
  * The agent sockets this replica holds, one per agent: a newer connection with the same agent
@@ -19,6 +20,16 @@ export function createAgentHub() {
     /** Closes an agent's socket (revoked): 4001. */
     disconnect(agentId: string, reason: string): void {
       sockets.get(agentId)?.close(4001, reason);
+    },
+    /** Sends to the agent if it is connected here; says whether it was. */
+    send(agentId: string, message: ServerMessage): boolean {
+      const s = sockets.get(agentId);
+      if (!s || s.readyState !== s.OPEN) return false;
+      s.send(encodeMessage(message));
+      return true;
+    },
+    connectedIds(): string[] {
+      return [...sockets.keys()];
     },
     get size(): number {
       return sockets.size;

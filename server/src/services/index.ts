@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { createAgentService } from './agent.service.ts';
 import { createFleetService } from './fleet.service.ts';
+import { createOperationService } from './operation.service.ts';
 import { createManifestService } from './manifest.service.ts';
 import { createModuleService } from './module.service.ts';
 import { createPatchService } from './patch.service.ts';
@@ -24,6 +25,7 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
     patches: createPatchService({ db, roots, manifests }),
     modules: createModuleService({ db }),
     fleet: createFleetService({ db }),
+    operations: createOperationService({ db }),
     agents: createAgentService({ db, roots, secret: deps.jwtSecret, jwtTtlSeconds: config.agentJwtTtlSeconds }),
   };
 }

@@ -14,8 +14,8 @@ for (const kind of dbKinds()) {
     let url: string;
 
     /** Enrolls an agent and returns a fresh agent token for it. */
-    async function newAgent(hostname: string) {
-      const tok = await t.app.inject({ method: 'POST', url: '/api/v1/enrollment-tokens', headers: bearer(admin), payload: { name: hostname, group: 'web', maxUses: 1, expiresInHours: 1 } });
+    async function newAgent(hostname: string, group = 'web') {
+      const tok = await t.app.inject({ method: 'POST', url: '/api/v1/enrollment-tokens', headers: bearer(admin), payload: { name: hostname, group, maxUses: 1, expiresInHours: 1 } });
       const enrolled = await t.app.inject({ method: 'POST', url: '/api/v1/agents/enroll', payload: { token: tok.json().token, hostname, os: 'linux', arch: 'x86_64', version: '0.1.0' } });
       const { agent, credential } = enrolled.json();
       const s = await t.app.inject({ method: 'POST', url: '/api/v1/agents/session', payload: { agentId: agent.id, credential } });
@@ -125,6 +125,48 @@ for (const kind of dbKinds()) {
       await t.app.inject({ method: 'POST', url: `/api/v1/agents/${a.id}/revoke`, headers: bearer(admin) });
       assert.equal((await c.closed).code, 4001);
       await assert.rejects(connect(a.token), /upgrade refused: 401/);
+    });
+
+    test('unapply by group: connected agents get the command at once, an offline one when it connects; progress per agent', async () => {
+      const operator = (await createUserAndLogin(t.app, { username: `op-${kind}`, role: 'operator' })).token;
+      const [a1, a2, a3] = [await newAgent('ops-1', 'ops'), await newAgent('ops-2', 'ops'), await newAgent('ops-3', 'ops')];
+      const c1 = await connect(a1.token);
+      const c2 = await connect(a2.token);
+      for (const c of [c1, c2]) (c.send(hello), await c.next('welcome'));
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/operations/unapply', headers: bearer(operator), payload: { patchId: 'SUT-9', group: 'ops' } });
+      assert.equal(res.statusCode, 201, res.body);
+      const { id, targets, sentNow } = res.json();
+      assert.deepEqual({ targets, sentNow }, { targets: 3, sentNow: 2 });
+      for (const c of [c1, c2]) assert.deepEqual(await c.next('command'), { v: 1, type: 'command', id, kind: 'unapply', patchId: 'SUT-9' });
+      c1.send({ type: 'command-ack', commandId: id, outcome: 'done' });
+      c2.send({ type: 'command-ack', commandId: id, outcome: 'failed', detail: 'busy' });
+      c1.send({ type: 'command-ack', commandId: id, outcome: 'failed' }); // a repeat changes nothing
+      for (const c of [c1, c2]) (c.send(hello), await c.next('welcome')); // acks processed
+      const progress = async () => (await t.app.inject({ url: `/api/v1/operations/${id}`, headers: bearer(operator) })).json();
+      assert.deepEqual((({ total, acknowledged, failed, pending }) => ({ total, acknowledged, failed, pending }))(await progress()), { total: 3, acknowledged: 1, failed: 1, pending: 1 });
+      const c3 = await connect(a3.token);
+      c3.send(hello);
+      await c3.next('welcome');
+      assert.equal((await c3.next('command')).id, id, 'the offline agent gets it on connect');
+      c3.send({ type: 'command-ack', commandId: id, outcome: 'done' });
+      c3.send(hello);
+      await c3.next('welcome');
+      const done = await progress();
+      assert.deepEqual({ acknowledged: done.acknowledged, pending: done.pending }, { acknowledged: 2, pending: 0 });
+      assert.equal(done.targets.find((x: { agentId: string }) => x.agentId === a2.id).detail, 'busy');
+      for (const c of [c1, c2, c3]) c.ws.close();
+    });
+
+    test('a command created elsewhere (another replica) reaches a connected agent through the sweep', async () => {
+      const a = await newAgent('swept', 'swept');
+      const c = await connect(a.token);
+      c.send(hello);
+      await c.next('welcome');
+      const op = await t.app.services.operations.createUnapply({ creator: { userId: '00000000-0000-4000-8000-000000000000', username: 'x', role: 'admin', via: 'session', permissions: new Set() }, patchId: 'SUT-10', scope: { agentId: a.id } });
+      const started = Date.now();
+      assert.equal((await c.next('command')).id, op.id);
+      assert.ok(Date.now() - started < 8000);
+      c.ws.close();
     });
   });
 }

@@ -76,6 +76,11 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
           case 'hello':
             await app.services.fleet.hello({ agentId: agent.agentId, hostname: m.hostname, os: m.os, arch: m.arch, version: m.agentVersion });
             send({ v: PROTOCOL_VERSION, type: 'welcome', agentId: agent.agentId, group: agent.group, heartbeatSeconds: HEARTBEAT_SECONDS });
+            // Reconcile: every command this agent has not acknowledged yet, again.
+            for (const c of await app.services.operations.pendingFor(agent.agentId)) {
+              send({ v: PROTOCOL_VERSION, type: 'command', id: c.id, kind: 'unapply', patchId: c.patchId });
+              await app.services.operations.markSent({ operationId: c.id, agentIds: [agent.agentId] });
+            }
             return;
           case 'inventory':
             return app.services.fleet.recordInventory(agent.agentId, m);
@@ -90,7 +95,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
             return;
           }
           case 'command-ack':
-            log.info({ commandId: m.commandId, outcome: m.outcome }, 'command acknowledged');
+            await app.services.operations.acknowledge({ operationId: m.commandId, agentId: agent.agentId, outcome: m.outcome, detail: m.detail });
             return;
         }
       }
