@@ -129,6 +129,15 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
       for (const r of s.applied) if ((await platform.processes.startTime(r.pid))?.toString() === r.startTime) live.push(r);
       return { enabled: existsSync(rootFile) ? enabled().map((d) => ({ id: d.id, release: d.release, module: d.module.name })) : [], ...s, applied: live };
     },
+    /** Runs `fn` between scans (never during one), e.g. a command from the server. */
+    serialized<T>(fn: () => Promise<T>): Promise<T> {
+      const result = busy.then(fn, fn);
+      busy = result.then(
+        () => undefined,
+        () => undefined,
+      );
+      return result;
+    },
     /** Runs until `stop()`: a scan every `intervalMs`, crash guard on. */
     async run(runOpts: { intervalMs?: number } = {}) {
       await lock();

@@ -4,15 +4,22 @@
  *   suture-agent unapply <patch file | patch id>            take it out of every process
  *   suture-agent status [--json]                            what is applied where, what was refused and why
  *   suture-agent run                                        keep enabled patches applied (new processes,
- *                                                            libraries loaded later), crash guard on
+ *                                                            libraries loaded later), crash guard on;
+ *                                                            connected to the server once enrolled
+ *   suture-agent enroll --server <url> --token <token>       join a fleet (once): credential and root
  * State lives in --state-dir (default SUTURE_AGENT_STATE, else /var/lib/suture-agent on Linux,
  * %ProgramData%\suture-agent on Windows).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { AgentError, createAgentRuntime } from './agent-runtime.ts';
+import { createFleetClient, enroll, readCredential } from './fleet/fleet-client.ts';
+import { createOutbox } from './fleet/outbox.ts';
 import type { PatchEvent } from './patching/patch-manager.ts';
+
+const AGENT_VERSION = '0.1.0';
 
 const defaultStateDir = process.platform === 'win32' ? join(process.env.ProgramData ?? 'C:\\ProgramData', 'suture-agent') : '/var/lib/suture-agent';
 
@@ -23,9 +30,22 @@ const program = new Command('suture-agent')
 
 const line = (e: PatchEvent) => `${e.type.padEnd(9)} ${e.patchId} pid ${e.pid}${e.reason ? ` (${e.reason})` : ''}${e.detail ? `: ${e.detail}` : ''}`;
 
-function runtime(events: PatchEvent[] = []) {
+/**
+ * The runtime for one command. Once enrolled, every outcome also goes to the outbox, which
+ * `run` sends to the server: a change made by hand is reported too.
+ */
+function runtime(events: PatchEvent[] = [], report?: (e: PatchEvent) => void) {
   const { stateDir, json } = program.opts<{ stateDir: string; json?: boolean }>();
-  return createAgentRuntime({ stateDir, onEvent: (e) => (events.push(e), json ? undefined : console.error(line(e))) });
+  const outbox = !report && readCredential(stateDir) ? createOutbox(stateDir) : undefined;
+  return createAgentRuntime({
+    stateDir,
+    onEvent: (e) => {
+      events.push(e);
+      if (!json) console.error(line(e));
+      if (report) report(e);
+      else outbox?.add({ type: e.type, patchId: e.patchId, pid: e.pid, reason: e.reason, detail: e.detail?.slice(0, 2000) });
+    },
+  });
 }
 const out = (value: unknown, text: string) => console.log(program.opts().json ? JSON.stringify(value, null, 1) : text);
 
@@ -76,13 +96,41 @@ program
   .description('keep the enabled patches applied; stop with SIGTERM or Ctrl-C')
   .option('--interval <ms>', 'how often to look for new processes and libraries', '1000')
   .action(async (o: { interval: string }) => {
-    const rt = runtime();
+    const { stateDir } = program.opts<{ stateDir: string }>();
+    const credential = readCredential(stateDir);
+    let client: ReturnType<typeof createFleetClient> | undefined;
+    const rt = runtime([], (e) => client?.report(e));
+    if (credential)
+      client = createFleetClient({
+        stateDir,
+        credential,
+        hello: { agentVersion: AGENT_VERSION, os: process.platform === 'win32' ? 'windows' : 'linux', arch: 'x86_64', hostname: hostname().slice(0, 253) },
+        unapply: (patchId) => rt.serialized(async () => (await rt.unapply({ id: patchId })).events),
+        log: (msg) => console.error(`suture-agent: ${msg}`),
+      });
     await rt.run({ intervalMs: Number(o.interval) });
-    console.error(`suture-agent: running, state in ${program.opts().stateDir}`);
-    const stop = () => void rt.stop().then(() => process.exit(0));
+    void client?.start();
+    console.error(`suture-agent: running, state in ${stateDir}${credential ? `, server ${credential.server}` : ' (not enrolled: local only)'}`);
+    const stop = () => (client?.stop(), void rt.stop().then(() => process.exit(0)));
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
     if (process.platform === 'win32') process.once('SIGBREAK', stop); // Ctrl-Break: Windows has no SIGTERM to send
+  });
+
+program
+  .command('enroll')
+  .description('join a fleet: exchange an enrollment token (once) for this agent\'s credential and pin the server\'s root')
+  .requiredOption('--server <url>', 'the Suture server, e.g. https://suture.example.com')
+  .requiredOption('--token <token>', 'an enrollment token from an admin (suture enrollment-token create)')
+  .action(async (o: { server: string; token: string }) => {
+    const { stateDir } = program.opts<{ stateDir: string }>();
+    if (readCredential(stateDir)) throw new AgentError(`already enrolled (${join(stateDir, 'credential.json')}); remove the state dir to enroll again`);
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const r = await enroll({ stateDir, server: o.server, token: o.token, hostname: hostname().slice(0, 253), os: process.platform === 'win32' ? 'windows' : 'linux', version: AGENT_VERSION });
+    const rt = runtime();
+    rt.pin(r.root);
+    await rt.stop();
+    out({ agentId: r.credential.agentId, group: r.group }, `enrolled as ${r.credential.agentId} in group ${r.group}; next: suture-agent run`);
   });
 
 program.parseAsync().catch((err: Error) => {

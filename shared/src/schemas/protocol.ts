@@ -35,7 +35,15 @@ export const InventoryModule = Type.Object(
 /** `full`: the whole set (replaces what the server has); otherwise only what changed (`processes: 0` removes). */
 export const Inventory = msg('inventory', { full: Type.Boolean(), modules: Type.Array(InventoryModule, { maxItems: 20_000 }) });
 
-export const EventType = Type.Union(['applied', 'unapplied', 'refused', 'busy', 'failed', 'crash', 'adopted'].map((t) => Type.Literal(t)));
+export const EventType = Type.Union([
+  Type.Literal('applied'),
+  Type.Literal('unapplied'),
+  Type.Literal('refused'),
+  Type.Literal('busy'),
+  Type.Literal('failed'),
+  Type.Literal('crash'),
+  Type.Literal('adopted'),
+]);
 export const AgentEvent = Type.Object(
   {
     /** chosen by the agent once and kept across retries: the server stores each id once */

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Cursor, errors, page } from '../../schemas.ts';
-import { AgentSchema, GroupName } from './views.ts';
+import { AgentEventSchema, AgentSchema, GroupName } from './views.ts';
 
 const Hostname = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 const Secret = Type.String({ minLength: 20, maxLength: 200 });
@@ -94,6 +94,28 @@ export const agentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       app.agentHub.disconnect(a.id, 'agent revoked'); // on this replica; others refuse its next token renewal
       req.log.info({ agentId: a.id }, 'agent revoked');
       return a;
+    },
+  );
+
+  app.get(
+    '/agents/:id/events',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['agents'],
+        summary: "An agent's reported outcomes, oldest first (keyset pagination by sequence number)",
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        querystring: Type.Object(
+          { after: Type.Optional(Type.String({ pattern: '^[0-9]{1,19}$', description: 'return events after this seq (from nextCursor)' })), limit: Cursor.properties.limit },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ items: Type.Array(AgentEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(400, 401, 403) },
+      },
+    },
+    async (req) => {
+      const { after, limit } = req.query;
+      const items = await app.services.fleet.events({ agentId: req.params.id, afterSeq: after === undefined ? undefined : BigInt(after), limit });
+      return page(items, limit, (e) => e.seq);
     },
   );
 };

@@ -77,3 +77,17 @@ export const AgentSchema = Type.Object({
   lastSeenAt: Nullable(Type.String()),
   revokedAt: Nullable(Type.String()),
 });
+
+export const AgentEventSchema = Type.Object({
+  seq: Type.String({ description: 'position in the event log (the cursor)' }),
+  id: Type.String({ description: 'the agent-chosen event id (unique per agent)' }),
+  agentId: Type.String(),
+  type: Type.String({ description: 'applied | unapplied | refused | busy | failed | crash | adopted' }),
+  patchId: Type.String(),
+  pid: Type.Integer(),
+  reason: Nullable(Type.String()),
+  detail: Nullable(Type.String()),
+  commandId: Nullable(Type.String()),
+  at: Type.String({ description: 'when it happened, on the agent' }),
+  receivedAt: Type.String(),
+});

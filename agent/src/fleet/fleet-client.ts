@@ -1,0 +1,152 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { encodeMessage, parseMessage, PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
+import type { PatchEvent } from '../patching/patch-manager.ts';
+import { createOutbox } from './outbox.ts';
+
+/** What `suture-agent enroll` stores (0600): where the server is and who this agent is. */
+export interface Credential {
+  server: string;
+  agentId: string;
+  credential: string;
+}
+
+export const credentialFile = (stateDir: string) => join(stateDir, 'credential.json');
+export const readCredential = (stateDir: string): Credential | undefined => {
+  try {
+    return JSON.parse(readFileSync(credentialFile(stateDir), 'utf8')) as Credential;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Exchanges an enrollment token once for this agent's credential and the root to pin. */
+export async function enroll(opts: { stateDir: string; server: string; token: string; hostname: string; os: 'linux' | 'windows'; version: string }): Promise<{ credential: Credential; root: Uint8Array; group: string }> {
+  const res = await fetch(new URL('/api/v1/agents/enroll', opts.server), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: opts.token, hostname: opts.hostname, os: opts.os, arch: 'x86_64', version: opts.version }),
+  });
+  const body = (await res.json()) as { agent: { id: string; group: string }; credential: string; root: string; error?: { message: string } };
+  if (res.status !== 201) throw new Error(`enrollment refused (${res.status}): ${body.error?.message ?? 'no reason given'}`);
+  const credential = { server: opts.server, agentId: body.agent.id, credential: body.credential };
+  writeFileSync(credentialFile(opts.stateDir), JSON.stringify(credential), { mode: 0o600, flag: 'wx' });
+  return { credential, root: new Uint8Array(Buffer.from(body.root, 'base64')), group: body.agent.group };
+}
+
+/**
+ * The agent's connection to the server: one WebSocket, re-established with exponential back-off
+ * and jitter (honouring 503 + Retry-After), hello on every connect, then the outbox of reports
+ * the server has not acknowledged; commands are run one at a time and acknowledged after their
+ * outcome events. The token is renewed over the socket at half its life.
+ */
+export function createFleetClient(opts: {
+  stateDir: string;
+  credential: Credential;
+  hello: Omit<Extract<AgentMessage, { type: 'hello' }>, 'v' | 'type' | 'desiredVersion'>;
+  /** runs an unapply command; resolves with the outcome events it produced */
+  unapply: (patchId: string) => Promise<PatchEvent[]>;
+  log: (msg: string) => void;
+}) {
+  const outbox = createOutbox(opts.stateDir);
+  let ws: WebSocket | undefined;
+  let stopped = false;
+  let commands = Promise.resolve();
+  let activeCommand: string | undefined;
+  const send = (m: AgentMessage) => ws?.readyState === WebSocket.OPEN && ws.send(encodeMessage(m));
+  const flush = () => {
+    const pending = outbox.pending();
+    for (let i = 0; i < pending.length; i += 1000) send({ v: PROTOCOL_VERSION, type: 'events', events: pending.slice(i, i + 1000) });
+  };
+
+  async function session(): Promise<{ token: string; expiresAt: string } | { retryAfterMs: number }> {
+    const res = await fetch(new URL('/api/v1/agents/session', opts.credential.server), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ agentId: opts.credential.agentId, credential: opts.credential.credential }),
+    });
+    if (res.status === 503 || res.status === 429) return { retryAfterMs: Number(res.headers.get('retry-after') ?? 5) * 1000 };
+    if (res.status !== 200) throw new Error(`the server refused this agent's credential (${res.status}); enroll it again`);
+    return (await res.json()) as { token: string; expiresAt: string };
+  }
+
+  function onMessage(m: ServerMessage): void {
+    switch (m.type) {
+      case 'welcome':
+        opts.log(`connected to ${opts.credential.server} as ${m.agentId} (group ${m.group})`);
+        return flush();
+      case 'events-ack':
+        return outbox.acknowledge(m.ids);
+      case 'command':
+        commands = commands.then(async () => {
+          let events: PatchEvent[] = [];
+          let error: string | undefined;
+          activeCommand = m.id; // the outcome events reported meanwhile answer this command
+          try {
+            events = await opts.unapply(m.patchId);
+          } catch (err) {
+            error = (err as Error).message;
+          } finally {
+            activeCommand = undefined;
+          }
+          const bad = events.filter((e) => e.type !== 'unapplied');
+          send({ v: PROTOCOL_VERSION, type: 'command-ack', commandId: m.id, outcome: error || bad.length ? 'failed' : 'done', ...(error || bad.length ? { detail: (error ?? `${bad.length} process(es) not unapplied: ${bad[0]!.type} ${bad[0]!.reason ?? ''}`).slice(0, 2000) } : {}) });
+        });
+        return;
+      case 'token':
+      case 'desired':
+        return;
+      case 'error':
+        return opts.log(`the server said: ${m.code}: ${m.message}`);
+    }
+  }
+
+  async function connectOnce(): Promise<number | undefined> {
+    const s = await session();
+    if ('retryAfterMs' in s) return s.retryAfterMs;
+    const url = new URL('/api/v1/agents/socket', opts.credential.server.replace(/^http/, 'ws'));
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${s.token}` }, maxPayload: 2 * 1024 * 1024 });
+    ws = socket;
+    return new Promise<undefined>((resolve) => {
+      socket.on('error', (err) => opts.log(`connection error: ${err.message}`)); // first, before anything can fail
+      const renew = setInterval(() => send({ v: PROTOCOL_VERSION, type: 'renew-token' }), Math.max(30_000, (Date.parse(s.expiresAt) - Date.now()) / 2));
+      socket.on('open', () => send({ v: PROTOCOL_VERSION, type: 'hello', desiredVersion: 0, ...opts.hello }));
+      socket.on('message', (data: Buffer) => {
+        const p = parseMessage('server', data);
+        if (p.ok) onMessage(p.message);
+        else opts.log(`ignored a bad message from the server: ${p.code}: ${p.detail}`);
+      });
+      socket.on('close', () => (clearInterval(renew), resolve(undefined)));
+    });
+  }
+
+  return {
+    outbox,
+    /** Records an outcome (persisted) and sends it when connected. */
+    report(e: PatchEvent): void {
+      outbox.add({ type: e.type, patchId: e.patchId, pid: e.pid, reason: e.reason, detail: e.detail?.slice(0, 2000), ...(activeCommand ? { commandId: activeCommand } : {}) });
+      flush();
+    },
+    async start(): Promise<void> {
+      for (let attempt = 0; !stopped; attempt++) {
+        const started = Date.now();
+        let wait: number | undefined;
+        try {
+          wait = await connectOnce();
+        } catch (err) {
+          opts.log(`cannot reach ${opts.credential.server}: ${(err as Error).message}`);
+        }
+        if (stopped) break;
+        if (Date.now() - started > 60_000) attempt = 0; // it was up for a while: start the back-off over
+        const backoff = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+        await sleep(wait ?? backoff * (0.5 + Math.random() / 2)); // jitter: a restarted server is not hit by every agent at once
+      }
+    },
+    stop(): void {
+      stopped = true;
+      ws?.close(1000, 'agent stopping');
+    },
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * Fleet end to end: a real server process on real PostgreSQL, a real agent process
+ * (`suture-agent enroll`, `apply`, `run`) and real patched target processes. An operator's
+ * fleet-wide unapply reaches the agent over its WebSocket, every target is back to original,
+ * the operation shows 100% acknowledged, and every report is stored exactly once, also across
+ * an agent killed with SIGKILL and started again.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SPEC_VERSION, type PatchDocument, type RootDocument } from '@suture/shared/schemas';
+import { envelopeBytes, generateKeyPair, signDocument } from '@suture/shared/trust';
+import { createTestDatabaseUrl, type TestDatabase } from '../../server/src/db/test-db.ts';
+import { buildElfTargets, FIXED, FLAWED, flawPatchlets, gccMissing, startTarget, type BuiltTarget, type RunningTarget } from '../../agent/src/test-targets/elf-targets.test-helper.ts';
+import { repoRoot, startServer, suture, type ServerProcess } from './harness.ts';
+
+const agentMain = join(repoRoot, 'agent', 'src', 'main.ts');
+const skip = gccMissing() ?? (process.platform !== 'linux' || process.getuid?.() !== 0 ? 'the agent needs root on Linux (ptrace)' : false);
+
+describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)', { skip }, () => {
+  let dir: string;
+  let db: TestDatabase;
+  let server: ServerProcess;
+  let token: string;
+  let lib: BuiltTarget;
+  const targets: RunningTarget[] = [];
+  let daemon: ChildProcess | undefined;
+  const stateDir = () => join(dir, 'agent-state');
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    return { status: res.status, json: (await res.json()) as any };
+  };
+  const agent = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', agentMain, '--state-dir', stateDir(), '--json', ...args], { cwd: repoRoot, encoding: 'utf8' });
+  const startDaemon = () => {
+    daemon = spawn(process.execPath, ['--import', 'tsx', agentMain, '--state-dir', stateDir(), 'run', '--interval', '500'], { cwd: repoRoot, stdio: 'ignore' });
+    return daemon;
+  };
+  async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+    for (const end = Date.now() + ms; ; await sleep(100)) {
+      const v = await fn();
+      if (v !== undefined) return v;
+      if (Date.now() > end) assert.fail(`${what} within ${ms} ms`);
+    }
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'suture-fleet-e2e-'));
+    ({ shared: lib } = await buildElfTargets(dir, ['shared']));
+    db = await createTestDatabaseUrl();
+    const env = { SUTURE_DATA_DIR: join(dir, 'data'), DATABASE_URL: db.url };
+    const admin = suture(['admin', 'create', '--username', 'alice', '--password-stdin'], { env, input: 'correct horse battery staple\n' });
+    assert.equal(admin.status, 0, admin.stderr);
+    server = await startServer(env);
+    const login = await fetch(`${server.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'correct horse battery staple' }) });
+    token = ((await login.json()) as { token: string }).token;
+  });
+  after(async () => {
+    daemon?.kill('SIGKILL');
+    await Promise.all(targets.map((t) => t.stop()));
+    await server?.stop();
+    await db?.drop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('enrolled agent reports applies; a fleet-wide unapply restores every target, 100% acknowledged, each report stored once', async () => {
+    // Trust: a root naming our publisher and the server's online key.
+    const online = (await api('GET', '/api/v1/keys/online')).json;
+    const [rootKey, publisher] = [generateKeyPair(), generateKeyPair()];
+    const rootDoc: RootDocument = {
+      type: 'root', specVersion: SPEC_VERSION, version: 1, expires: new Date(Date.now() + 86_400_000).toISOString(),
+      keys: Object.fromEntries([rootKey, publisher, { keyid: online.keyid, publicKey: online.public }].map((k) => [k.keyid, { keytype: 'ed25519' as const, public: k.publicKey }])),
+      roles: { root: { keyids: [rootKey.keyid], threshold: 1 }, publisher: { keyids: [publisher.keyid], threshold: 1 }, online: { keyids: [online.keyid], threshold: 1 } },
+    };
+    const put = await fetch(`${server.url}/api/v1/root`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: Buffer.from(envelopeBytes(signDocument('root', rootDoc, [rootKey]))) });
+    assert.equal(put.status, 200, await put.text());
+
+    // Enroll (the agent pins the server's root), then apply a signed patch by hand.
+    const enrollment = await api('POST', '/api/v1/enrollment-tokens', { name: 'e2e', group: 'e2e', maxUses: 1, expiresInHours: 1 });
+    const enrolled = agent('enroll', '--server', server.url, '--token', enrollment.json.token);
+    assert.equal(enrolled.status, 0, enrolled.stderr);
+    const agentId = JSON.parse(enrolled.stdout).agentId as string;
+    for (let i = 0; i < 3; i++) targets.push(await startTarget(lib));
+    const doc: PatchDocument = { type: 'patch', specVersion: SPEC_VERSION, id: 'SUT-E2E-1', title: 'check_len off-by-one', description: '', cves: ['CVE-2026-4242'], severity: 'high', module: lib.identity, release: 1, created: new Date().toISOString(), patchlets: flawPatchlets(lib.checkLenRva).detour };
+    await writeFile(join(dir, 'patch.json'), envelopeBytes(signDocument('patch', doc, [publisher])));
+    const applied = agent('apply', join(dir, 'patch.json'));
+    assert.equal(applied.status, 0, applied.stderr);
+    for (const t of targets) assert.equal(await t.probe(), FIXED);
+
+    // The daemon connects and delivers the reports made while it was not running.
+    startDaemon();
+    const mine = (e: { pid: number }) => targets.some((t) => t.pid === e.pid);
+    const events = async () => ((await api('GET', `/api/v1/agents/${agentId}/events?limit=500`)).json.items as { id: string; type: string; pid: number; commandId: string | null }[]).filter(mine);
+    await until('the applies reach the server', async () => ((await events()).filter((e) => e.type === 'applied').length === 3 ? true : undefined));
+
+    // Unapply fleet-wide and follow the operation to 100%.
+    const op = await api('POST', '/api/v1/operations/unapply', { patchId: 'SUT-E2E-1' });
+    assert.equal(op.status, 201, JSON.stringify(op.json));
+    const done = await until('every agent acknowledges', async () => {
+      const p = (await api('GET', `/api/v1/operations/${op.json.id}`)).json;
+      return p.pending === 0 ? p : undefined;
+    });
+    assert.deepEqual({ total: done.total, acknowledged: done.acknowledged, failed: done.failed }, { total: 1, acknowledged: 1, failed: 0 });
+    for (const t of targets) assert.equal(await t.probe(), FLAWED, 'back to original');
+    await until('the unapply outcomes reach the server', async () => ((await events()).filter((e) => e.type === 'unapplied').length === 3 ? true : undefined));
+    const unapplied = (await events()).filter((e) => e.type === 'unapplied');
+    assert.ok(unapplied.every((e) => e.commandId === op.json.id), 'each outcome names the operation it answers');
+
+    // SIGKILL the agent and start it again: it reconnects, nothing is lost or stored twice.
+    daemon!.kill('SIGKILL');
+    await new Promise((r) => daemon!.once('exit', r));
+    startDaemon();
+    await sleep(3000);
+    const after = await events();
+    assert.equal(after.length, 6, `3 applied + 3 unapplied, each once: ${after.map((e) => e.type).join(', ')}`);
+    assert.equal(new Set(after.map((e) => e.id)).size, 6);
+    const agents = (await api('GET', '/api/v1/agents?group=e2e')).json.items;
+    assert.equal(agents[0].hostname.length > 0, true);
+    assert.notEqual(agents[0].lastSeenAt, null);
+  });
+});
