@@ -157,12 +157,15 @@ export function createPatchManager(opts: { engine: Engine; inventory: Inventory;
      * (NTSTATUS) the process died of.
      */
     crashed(c: { pid: number; startTime: string; signal?: number; exception?: number; patchIds: string[] }): void {
-      if (c.patchIds.length === 0) return;
+      // One crash is recorded once, however many watchers or polls saw it.
+      const patchIds = c.patchIds.filter((id) => !state.get().crashes.some((x) => x.pid === c.pid && x.patchId === id && x.startTime === c.startTime));
+      if (patchIds.length === 0) return;
+      c = { ...c, patchIds };
       const exception = c.exception === undefined ? undefined : `0x${c.exception.toString(16).padStart(8, '0')}`;
       const cause = exception ? `exception ${exception}` : `signal ${c.signal}`;
       state.update((s) => {
         for (const patchId of c.patchIds) {
-          s.crashes.push({ patchId, pid: c.pid, ...(exception ? { exception } : { signal: c.signal }), at: new Date().toISOString() });
+          s.crashes.push({ patchId, pid: c.pid, startTime: c.startTime, ...(exception ? { exception } : { signal: c.signal }), at: new Date().toISOString() });
           s.stopped[patchId] = `process ${c.pid} died of ${cause} soon after the patch was applied`;
         }
         s.applied = s.applied.filter((r) => !(r.pid === c.pid && r.startTime === c.startTime));

@@ -42,6 +42,7 @@ export interface Refusal {
 export interface Crash {
   patchId: string;
   pid: number;
+  startTime?: string;
   /** Linux: the fatal signal */
   signal?: number;
   /** Windows: the exception (NTSTATUS, as hex) the process died of */

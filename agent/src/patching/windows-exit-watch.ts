@@ -37,6 +37,9 @@ interface Held extends WatchedProcess {
 export function watchWindowsExits(opts: { watched: () => WatchedProcess[]; onExit: (e: WindowsExit) => void; intervalMs?: number }): { poll(): void; stop(): void } {
   const k = kernel32();
   const held = new Map<string, Held>();
+  // Reported exits are never watched again: until the caller's record of the process is gone,
+  // `watched()` still lists it, and OpenProcess can still reach the dead process object.
+  const reported = new Set<string>();
   const key = (w: { pid: number; startTime: string }) => `${w.pid}/${w.startTime}`;
 
   function open(w: WatchedProcess): number {
@@ -58,6 +61,7 @@ export function watchWindowsExits(opts: { watched: () => WatchedProcess[]; onExi
       const known = k.GetExitCodeProcess(h.handle, code) !== 0;
       k.CloseHandle(h.handle);
       held.delete(id);
+      reported.add(id);
       if (known) opts.onExit({ pid: h.pid, startTime: h.startTime, patchIds: h.patchIds, exitCode: code.readUInt32LE(0) });
     }
     const want = new Map(opts.watched().map((w) => [key(w), w]));
@@ -67,6 +71,7 @@ export function watchWindowsExits(opts: { watched: () => WatchedProcess[]; onExi
       held.delete(id);
     }
     for (const [id, w] of want) {
+      if (reported.has(id)) continue;
       const h = held.get(id);
       if (h) h.patchIds = w.patchIds;
       else held.set(id, { ...w, handle: open(w) });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PROTOCOL_VERSION, parseMessage, type ServerMessage } from '@suture/shared/protocol';
 import { bearer, buildTestApp, createUserAndLogin, dbKinds, makeTrust, type TestApp } from '../helper.ts';
 
@@ -167,6 +168,29 @@ for (const kind of dbKinds()) {
       assert.equal((await c.next('command')).id, op.id);
       assert.ok(Date.now() - started < 8000);
       c.ws.close();
+    });
+
+    test('a full server sheds load: 503 with Retry-After, and the agent gets in once there is room', async () => {
+      const a = await newAgent('shed-1');
+      const b = await newAgent('shed-2');
+      const max = t.app.config.maxAgentSockets;
+      (t.app.config as { maxAgentSockets: number }).maxAgentSockets = 1;
+      try {
+        const first = await connect(a.token);
+        const refused = await new Promise<{ status: number; retryAfter: string | undefined }>((res) => {
+          const ws = new WebSocket(url, { headers: { authorization: `Bearer ${b.token}` } });
+          ws.on('error', () => {});
+          ws.once('unexpected-response', (_q, r) => res({ status: r.statusCode ?? 0, retryAfter: r.headers['retry-after'] }));
+        });
+        assert.deepEqual(refused, { status: 503, retryAfter: '5' });
+        first.ws.close();
+        await first.closed;
+        await sleep(50);
+        const second = await connect(b.token);
+        second.ws.close();
+      } finally {
+        (t.app.config as { maxAgentSockets: number }).maxAgentSockets = max;
+      }
     });
   });
 }

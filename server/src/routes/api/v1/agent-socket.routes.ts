@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { encodeMessage, parseMessage, PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
-import { unauthorized } from '../../../lib/errors.ts';
+import { unauthorized, unavailable } from '../../../lib/errors.ts';
 import type { AgentPrincipal } from '../../../services/agent.service.ts';
 
 const HEARTBEAT_SECONDS = 15;
@@ -29,6 +29,8 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
         const h = req.headers.authorization;
         const agent = h?.startsWith('Bearer ') ? await app.services.agents.authenticate(h.slice(7)) : null;
         if (!agent) throw unauthorized('an agent token is required: POST /api/v1/agents/session with the agent credential');
+        // Shed load before taking a socket: the agent backs off and tries again (another replica, later).
+        if (app.agentHub.size >= app.config.maxAgentSockets) throw unavailable(`this server holds ${app.agentHub.size} agent connections, its maximum; retry later`, 'overloaded');
         req.agent = agent;
       },
     },
