@@ -129,6 +129,34 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
       for (const r of s.applied) if ((await platform.processes.startTime(r.pid))?.toString() === r.startTime) live.push(r);
       return { enabled: existsSync(rootFile) ? enabled().map((d) => ({ id: d.id, release: d.release, module: d.module.name })) : [], ...s, applied: live };
     },
+    /**
+     * The server's desired state: exactly these patches enabled here. Each envelope is verified
+     * against the pinned root first (a refused one is reported and skipped); patches no longer
+     * enabled are taken out; what is enabled is applied at once.
+     */
+    async setDesired(patches: { id: string; envelope: Uint8Array }[]): Promise<void> {
+      await lock();
+      const keep = new Set<string>();
+      for (const p of patches) {
+        try {
+          const doc = verify(p.envelope);
+          if (doc.id !== p.id) throw new AgentError(`the server sent patch ${doc.id} as ${p.id}`);
+          const file = join(patchDir, `${doc.id}.json`);
+          if (!existsSync(file) || !Buffer.from(readFileSync(file)).equals(Buffer.from(p.envelope))) {
+            writeFileSync(`${file}.tmp`, p.envelope, { mode: 0o600 });
+            renameSync(`${file}.tmp`, file);
+          }
+          keep.add(doc.id);
+        } catch (err) {
+          opts.onEvent?.({ type: 'refused', patchId: p.id, pid: 0, reason: 'verification', detail: (err as Error).message });
+        }
+      }
+      const dropped = readdirSync(patchDir).filter((f) => f.endsWith('.json') && !keep.has(f.slice(0, -5)));
+      for (const f of dropped) rmSync(join(patchDir, f), { force: true });
+      manager.setPatches(enabled());
+      for (const f of dropped) await manager.unapply(f.slice(0, -5));
+      await manager.enforce();
+    },
     /** Runs `fn` between scans (never during one), e.g. a command from the server. */
     serialized<T>(fn: () => Promise<T>): Promise<T> {
       const result = busy.then(fn, fn);

@@ -106,6 +106,7 @@ program
         credential,
         hello: { agentVersion: AGENT_VERSION, os: process.platform === 'win32' ? 'windows' : 'linux', arch: 'x86_64', hostname: hostname().slice(0, 253) },
         unapply: (patchId) => rt.serialized(async () => (await rt.unapply({ id: patchId })).events),
+        desired: (patches) => rt.serialized(() => rt.setDesired(patches)),
         log: (msg) => console.error(`suture-agent: ${msg}`),
       });
     await rt.run({ intervalMs: Number(o.interval) });

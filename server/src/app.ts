@@ -9,6 +9,7 @@ import type { KeyPair } from '@suture/shared/trust';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/index.ts';
 import { createAgentHub, type AgentHub } from './lib/agent-hub.ts';
+import { pushDesired } from './lib/desired-push.ts';
 import { loadJwtSecret, loadOnlineKey } from './lib/secrets.ts';
 import { authPlugin } from './plugins/auth.plugin.ts';
 import { docsPlugin } from './plugins/docs.plugin.ts';
@@ -67,6 +68,12 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
       .stale({ agentIds: agentHub.connectedIds(), olderThanMs: 5000 })
       .then(async (stale) => {
         for (const c of stale) if (agentHub.send(c.agentId, { v: PROTOCOL_VERSION, type: 'command', id: c.id, kind: 'unapply', patchId: c.patchId })) await app.services.operations.markSent({ operationId: c.id, agentIds: [c.agentId] });
+      })
+      .then(async () => {
+        // Desired-state changes made on another replica: pushed to the agents held here.
+        const groups = agentHub.connectedGroups();
+        const versions = await app.services.desired.versions(groups);
+        for (const g of groups) if (agentHub.behind(g, versions.get(g) ?? 0).length) await pushDesired({ hub: agentHub, desired: app.services.desired, group: g });
       })
       .catch((err) => app.log.warn({ err }, 'command sweep failed'));
   }, 2000);

@@ -1,6 +1,7 @@
 /**
  * Fleet end to end: a real server process on real PostgreSQL, a real agent process
- * (`suture-agent enroll`, `apply`, `run`) and real patched target processes. An operator's
+ * (`suture-agent enroll`, `run`) and real target processes. A patch published and enabled for
+ * the agent's group is applied within seconds, also to a target started later; an operator's
  * fleet-wide unapply reaches the agent over its WebSocket, every target is back to original,
  * the operation shows 100% acknowledged, and every report is stored exactly once, also across
  * an agent killed with SIGKILL and started again.
@@ -8,7 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -66,7 +67,7 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('enrolled agent reports applies; a fleet-wide unapply restores every target, 100% acknowledged, each report stored once', async () => {
+  test('publish + enable patches every target (also one started later); a fleet-wide unapply restores all, 100% acknowledged; each report stored once', async () => {
     // Trust: a root naming our publisher and the server's online key.
     const online = (await api('GET', '/api/v1/keys/online')).json;
     const [rootKey, publisher] = [generateKeyPair(), generateKeyPair()];
@@ -78,23 +79,32 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     const put = await fetch(`${server.url}/api/v1/root`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: Buffer.from(envelopeBytes(signDocument('root', rootDoc, [rootKey]))) });
     assert.equal(put.status, 200, await put.text());
 
-    // Enroll (the agent pins the server's root), then apply a signed patch by hand.
+    // Enroll (the agent pins the server's root) and run the agent next to two running targets.
     const enrollment = await api('POST', '/api/v1/enrollment-tokens', { name: 'e2e', group: 'e2e', maxUses: 1, expiresInHours: 1 });
     const enrolled = agent('enroll', '--server', server.url, '--token', enrollment.json.token);
     assert.equal(enrolled.status, 0, enrolled.stderr);
     const agentId = JSON.parse(enrolled.stdout).agentId as string;
-    for (let i = 0; i < 3; i++) targets.push(await startTarget(lib));
-    const doc: PatchDocument = { type: 'patch', specVersion: SPEC_VERSION, id: 'SUT-E2E-1', title: 'check_len off-by-one', description: '', cves: ['CVE-2026-4242'], severity: 'high', module: lib.identity, release: 1, created: new Date().toISOString(), patchlets: flawPatchlets(lib.checkLenRva).detour };
-    await writeFile(join(dir, 'patch.json'), envelopeBytes(signDocument('patch', doc, [publisher])));
-    const applied = agent('apply', join(dir, 'patch.json'));
-    assert.equal(applied.status, 0, applied.stderr);
-    for (const t of targets) assert.equal(await t.probe(), FIXED);
-
-    // The daemon connects and delivers the reports made while it was not running.
+    for (let i = 0; i < 2; i++) targets.push(await startTarget(lib));
     startDaemon();
     const mine = (e: { pid: number }) => targets.some((t) => t.pid === e.pid);
     const events = async () => ((await api('GET', `/api/v1/agents/${agentId}/events?limit=500`)).json.items as { id: string; type: string; pid: number; commandId: string | null }[]).filter(mine);
+    await until('the agent connects', async () => ((await api('GET', '/api/v1/agents?group=e2e')).json.items[0].lastSeenAt ? true : undefined));
+
+    // Publish a signed patch and enable it for the group: every running target is patched within seconds.
+    const doc: PatchDocument = { type: 'patch', specVersion: SPEC_VERSION, id: 'SUT-E2E-1', title: 'check_len off-by-one', description: '', cves: ['CVE-2026-4242'], severity: 'high', module: lib.identity, release: 1, created: new Date().toISOString(), patchlets: flawPatchlets(lib.checkLenRva).detour };
+    const published = await fetch(`${server.url}/api/v1/patches`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: Buffer.from(envelopeBytes(signDocument('patch', doc, [publisher]))) });
+    assert.equal(published.status, 201, await published.text());
+    const enabledAt = Date.now();
+    const enabled = await api('PUT', '/api/v1/patches/SUT-E2E-1/groups/e2e');
+    assert.equal(enabled.status, 200, JSON.stringify(enabled.json));
+    assert.equal(enabled.json.sentNow, 1, 'pushed to the connected agent at once');
+    for (const t of targets) await until(`pid ${t.pid} patched`, async () => ((await t.probe()) === FIXED ? true : undefined), 10_000);
+    const patchedIn = Date.now() - enabledAt;
+    // A target started afterwards is patched too.
+    targets.push(await startTarget(lib));
+    await until('the late target is patched', async () => ((await targets[2]!.probe()) === FIXED ? true : undefined), 10_000);
     await until('the applies reach the server', async () => ((await events()).filter((e) => e.type === 'applied').length === 3 ? true : undefined));
+    assert.ok(patchedIn < 5000, `patched ${patchedIn} ms after enabling`);
 
     // Unapply fleet-wide and follow the operation to 100%.
     const op = await api('POST', '/api/v1/operations/unapply', { patchId: 'SUT-E2E-1' });

@@ -48,6 +48,8 @@ export function createFleetClient(opts: {
   hello: Omit<Extract<AgentMessage, { type: 'hello' }>, 'v' | 'type' | 'desiredVersion'>;
   /** runs an unapply command; resolves with the outcome events it produced */
   unapply: (patchId: string) => Promise<PatchEvent[]>;
+  /** enforces the server's desired state (verified envelopes of the enabled patches) */
+  desired: (patches: { id: string; envelope: Uint8Array }[]) => Promise<void>;
   log: (msg: string) => void;
 }) {
   const outbox = createOutbox(opts.stateDir);
@@ -95,8 +97,12 @@ export function createFleetClient(opts: {
           send({ v: PROTOCOL_VERSION, type: 'command-ack', commandId: m.id, outcome: error || bad.length ? 'failed' : 'done', ...(error || bad.length ? { detail: (error ?? `${bad.length} process(es) not unapplied: ${bad[0]!.type} ${bad[0]!.reason ?? ''}`).slice(0, 2000) } : {}) });
         });
         return;
-      case 'token':
       case 'desired':
+        commands = commands.then(() =>
+          opts.desired(m.patches.map((p) => ({ id: p.id, envelope: new Uint8Array(Buffer.from(p.envelope, 'base64')) }))).catch((err) => opts.log(`desired state not enforced: ${(err as Error).message}`)),
+        );
+        return;
+      case 'token':
         return;
       case 'error':
         return opts.log(`the server said: ${m.code}: ${m.message}`);

@@ -4,6 +4,7 @@ import type { Db } from '../db/index.ts';
 import { createAgentService } from './agent.service.ts';
 import { createFleetService } from './fleet.service.ts';
 import { createOperationService } from './operation.service.ts';
+import { createDesiredService } from './desired.service.ts';
 import { createManifestService } from './manifest.service.ts';
 import { createModuleService } from './module.service.ts';
 import { createPatchService } from './patch.service.ts';
@@ -26,6 +27,7 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
     modules: createModuleService({ db }),
     fleet: createFleetService({ db }),
     operations: createOperationService({ db }),
+    desired: createDesiredService({ db }),
     agents: createAgentService({ db, roots, secret: deps.jwtSecret, jwtTtlSeconds: config.agentJwtTtlSeconds }),
   };
 }

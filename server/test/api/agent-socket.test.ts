@@ -6,13 +6,15 @@ import WebSocket from 'ws';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROTOCOL_VERSION, parseMessage, type ServerMessage } from '@suture/shared/protocol';
-import { bearer, buildTestApp, createUserAndLogin, dbKinds, makeTrust, type TestApp } from '../helper.ts';
+import { bearer, buildTestApp, createUserAndLogin, dbKinds, expectError, makeTrust, patchDoc, type TestApp } from '../helper.ts';
+import { envelopeBytes, signDocument } from '@suture/shared/trust';
 
 for (const kind of dbKinds()) {
   describe(`agent socket (${kind})`, () => {
     let t: TestApp;
     let admin: string;
     let url: string;
+    let trust: ReturnType<typeof makeTrust>;
 
     /** Enrolls an agent and returns a fresh agent token for it. */
     async function newAgent(hostname: string, group = 'web') {
@@ -51,7 +53,7 @@ for (const kind of dbKinds()) {
     before(async () => {
       t = await buildTestApp(kind);
       admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
-      const trust = makeTrust(t.app.onlineKey);
+      trust = makeTrust(t.app.onlineKey);
       await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: trust.rootEnvelope });
       await t.app.listen({ port: 0, host: '127.0.0.1' });
       url = `ws://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/api/v1/agents/socket`;
@@ -191,6 +193,34 @@ for (const kind of dbKinds()) {
       } finally {
         (t.app.config as { maxAgentSockets: number }).maxAgentSockets = max;
       }
+    });
+
+    test('enabling a patch for a group pushes the desired state (with the signed envelope) to its agents; disabling takes it out', async () => {
+      const env = signDocument('patch', patchDoc({ moduleSha256: 'e'.repeat(64) }), [trust.publisher]);
+      const pub = await t.app.inject({ method: 'POST', url: '/api/v1/patches', headers: bearer(admin), payload: env });
+      assert.equal(pub.statusCode, 201, pub.body);
+      const patchId = pub.json().id as string;
+      const a = await newAgent('desired-1', 'canary');
+      const other = await newAgent('desired-2', 'other');
+      const c = await connect(a.token);
+      const o = await connect(other.token);
+      for (const x of [c, o]) (x.send(hello), await x.next('welcome'));
+      assert.deepEqual((await c.next('desired')).state.enabled, [], 'on connect: the current (empty) state');
+      await o.next('desired');
+      const on = await t.app.inject({ method: 'PUT', url: `/api/v1/patches/${patchId}/groups/canary`, headers: bearer(admin) });
+      assert.equal(on.statusCode, 200, on.body);
+      assert.equal(on.json().sentNow, 1);
+      const d = await c.next('desired');
+      assert.deepEqual(d.state, { version: on.json().version, enabled: [patchId] });
+      assert.deepEqual(Buffer.from(d.patches[0]!.envelope, 'base64'), Buffer.from(envelopeBytes(env)), 'the envelope byte for byte, for the agent to verify');
+      const off = await t.app.inject({ method: 'DELETE', url: `/api/v1/patches/${patchId}/groups/canary`, headers: bearer(admin) });
+      assert.deepEqual((await c.next('desired')).state, { version: off.json().version, enabled: [] });
+      assert.ok(off.json().version > on.json().version);
+      o.send(hello);
+      await o.next('welcome');
+      assert.deepEqual((await o.next('desired')).state.enabled, [], 'the other group never had it');
+      expectError(await t.app.inject({ method: 'PUT', url: '/api/v1/patches/NOPE-1/groups/canary', headers: bearer(admin) }), 404, 'not-found');
+      for (const x of [c, o]) x.ws.close();
     });
   });
 }

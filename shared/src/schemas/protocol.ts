@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Arch, IsoTime, PatchId, Platform, Sha256Hex } from './common.ts';
+import { Arch, Base64, IsoTime, PatchId, Platform, Sha256Hex } from './common.ts';
 import { DesiredState } from './desired-state.ts';
 
 /**
@@ -73,7 +73,15 @@ export type AgentMessage = Static<typeof AgentMessage>;
 // ---- server -> agent ----
 
 export const Welcome = msg('welcome', { agentId: Uuid, group: Type.String({ maxLength: 64 }), heartbeatSeconds: Type.Integer({ minimum: 1, maximum: 3600 }) });
-export const Desired = msg('desired', { state: DesiredState });
+/**
+ * What this agent's group has enabled, with each patch's signed envelope: the agent verifies
+ * every one against its pinned root before anything touches memory, applies what is enabled and
+ * takes out what no longer is. Sent on connect and whenever the version moves.
+ */
+export const Desired = msg('desired', {
+  state: DesiredState,
+  patches: Type.Array(Type.Object({ id: PatchId, envelope: Base64 }, { additionalProperties: false }), { maxItems: 10_000 }),
+});
 /** Stored ids: the agent may forget these events (drop them from its outbox). */
 export const EventsAck = msg('events-ack', { ids: Type.Array(Uuid, { maxItems: 1000 }) });
 export const Command = msg('command', { id: Uuid, kind: Type.Literal('unapply'), patchId: PatchId });

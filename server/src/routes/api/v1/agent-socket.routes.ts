@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import { encodeMessage, parseMessage, PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
 import { unauthorized, unavailable } from '../../../lib/errors.ts';
 import type { AgentPrincipal } from '../../../services/agent.service.ts';
+import { desiredMessage } from '../../../lib/desired-push.ts';
 
 const HEARTBEAT_SECONDS = 15;
 
@@ -53,7 +54,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
         app.agentHub.detach(agent.agentId, socket);
         log.info({ code }, 'agent disconnected');
       });
-      app.agentHub.attach(agent.agentId, socket);
+      app.agentHub.attach(agent.agentId, socket, agent.group);
       log.info('agent connected');
 
       // One message at a time, in order: events are acknowledged only once stored.
@@ -78,6 +79,12 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
           case 'hello':
             await app.services.fleet.hello({ agentId: agent.agentId, hostname: m.hostname, os: m.os, arch: m.arch, version: m.agentVersion });
             send({ v: PROTOCOL_VERSION, type: 'welcome', agentId: agent.agentId, group: agent.group, heartbeatSeconds: HEARTBEAT_SECONDS });
+            // Reconcile: the group's desired state, whatever the agent had.
+            {
+              const d = await app.services.desired.forGroup(agent.group);
+              send(desiredMessage(d));
+              app.agentHub.markDesired(agent.agentId, d.version);
+            }
             // Reconcile: every command this agent has not acknowledged yet, again.
             for (const c of await app.services.operations.pendingFor(agent.agentId)) {
               send({ v: PROTOCOL_VERSION, type: 'command', id: c.id, kind: 'unapply', patchId: c.patchId });

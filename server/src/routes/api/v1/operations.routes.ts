@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PatchId } from '@suture/shared/schemas';
 import { PROTOCOL_VERSION } from '@suture/shared/protocol';
 import { badRequest } from '../../../lib/errors.ts';
+import { pushDesired } from '../../../lib/desired-push.ts';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
 import { errors, Nullable } from '../../schemas.ts';
 import { GroupName } from './views.ts';
@@ -37,10 +38,14 @@ export const operationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { patchId, group, agentId } = req.body;
       if (group && agentId) throw badRequest('give a group or an agent, not both');
       const scope = agentId ? { agentId } : group ? { group } : { fleet: true as const };
+      // Taken out means disabled too, or agents would apply it again from their desired state
+      // (for one agent: its group keeps the patch; disable it there to keep it out for good).
+      const groups = agentId ? [] : group ? (await app.services.desired.disable({ patchId, group }), [group]) : await app.services.desired.disableEverywhere(patchId);
       const op = await app.services.operations.createUnapply({ creator: principalOf(req), patchId, scope });
       // Connected here: at once. Elsewhere (other replicas, offline agents): on connect and by the sweep.
       const sent = op.agentIds.filter((id) => app.agentHub.send(id, { v: PROTOCOL_VERSION, type: 'command', id: op.id, kind: 'unapply', patchId }));
       await app.services.operations.markSent({ operationId: op.id, agentIds: sent });
+      for (const g of groups) await pushDesired({ hub: app.agentHub, desired: app.services.desired, group: g });
       req.log.info({ operationId: op.id, patchId, scope, targets: op.agentIds.length, sentNow: sent.length }, 'unapply operation');
       return reply.status(201).send({ id: op.id, targets: op.agentIds.length, sentNow: sent.length });
     },

@@ -1,0 +1,43 @@
+import Type from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { PatchId } from '@suture/shared/schemas';
+import { pushDesired } from '../../../lib/desired-push.ts';
+import { principalOf } from '../../../plugins/auth.plugin.ts';
+import { errors } from '../../schemas.ts';
+import { GroupName } from './views.ts';
+
+const Params = Type.Object({ id: PatchId, group: GroupName });
+const Result = Type.Object({ patchId: Type.String(), group: Type.String(), enabled: Type.Boolean(), version: Type.Integer({ description: "the group's desired-state version" }), sentNow: Type.Integer() });
+
+/** Enable or disable a patch for an agent group; connected agents of the group get the new desired state at once. */
+export const patchGroupRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.put(
+    '/patches/:id/groups/:group',
+    {
+      config: { permission: 'publish' },
+      schema: { tags: ['patches'], summary: 'Enable a patch for an agent group', params: Params, response: { 200: Result, ...errors(400, 401, 403, 404) } },
+    },
+    async (req) => {
+      const { id, group } = req.params;
+      const version = await app.services.desired.enable({ patchId: id, group, byUserId: principalOf(req).userId });
+      const sentNow = await pushDesired({ hub: app.agentHub, desired: app.services.desired, group });
+      req.log.info({ patchId: id, group, version, sentNow }, 'patch enabled for group');
+      return { patchId: id, group, enabled: true, version, sentNow };
+    },
+  );
+
+  app.delete(
+    '/patches/:id/groups/:group',
+    {
+      config: { permission: 'publish' },
+      schema: { tags: ['patches'], summary: 'Disable a patch for an agent group (agents take it out)', params: Params, response: { 200: Result, ...errors(400, 401, 403) } },
+    },
+    async (req) => {
+      const { id, group } = req.params;
+      const version = await app.services.desired.disable({ patchId: id, group });
+      const sentNow = await pushDesired({ hub: app.agentHub, desired: app.services.desired, group });
+      req.log.info({ patchId: id, group, version, sentNow }, 'patch disabled for group');
+      return { patchId: id, group, enabled: false, version, sentNow };
+    },
+  );
+};
