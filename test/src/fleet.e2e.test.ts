@@ -28,6 +28,8 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
   let server: ServerProcess;
   let token: string;
   let lib: BuiltTarget;
+  let serverEnv: Record<string, string>;
+  let replica: ServerProcess | undefined;
   const targets: RunningTarget[] = [];
   let daemon: ChildProcess | undefined;
   const stateDir = () => join(dir, 'agent-state');
@@ -36,9 +38,12 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     return { status: res.status, json: (await res.json()) as any };
   };
   const agent = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', agentMain, '--state-dir', stateDir(), '--json', ...args], { cwd: repoRoot, encoding: 'utf8' });
-  const startDaemon = () => {
-    daemon = spawn(process.execPath, ['--import', 'tsx', agentMain, '--state-dir', stateDir(), 'run', '--interval', '500'], { cwd: repoRoot, stdio: 'ignore' });
-    return daemon;
+  const daemons: ChildProcess[] = [];
+  const startDaemon = (state = stateDir()) => {
+    const d = spawn(process.execPath, ['--import', 'tsx', agentMain, '--state-dir', state, 'run', '--interval', '500'], { cwd: repoRoot, stdio: 'ignore' });
+    daemons.push(d);
+    if (state === stateDir()) daemon = d;
+    return d;
   };
   async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
     for (const end = Date.now() + ms; ; await sleep(100)) {
@@ -53,6 +58,7 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     ({ shared: lib } = await buildElfTargets(dir, ['shared']));
     db = await createTestDatabaseUrl();
     const env = { SUTURE_DATA_DIR: join(dir, 'data'), DATABASE_URL: db.url };
+    serverEnv = env;
     const admin = suture(['admin', 'create', '--username', 'alice', '--password-stdin'], { env, input: 'correct horse battery staple\n' });
     assert.equal(admin.status, 0, admin.stderr);
     server = await startServer(env);
@@ -60,8 +66,9 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     token = ((await login.json()) as { token: string }).token;
   });
   after(async () => {
-    daemon?.kill('SIGKILL');
+    for (const d of daemons) d.kill('SIGKILL');
     await Promise.all(targets.map((t) => t.stop()));
+    await replica?.stop();
     await server?.stop();
     await db?.drop();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -130,5 +137,46 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     const agents = (await api('GET', '/api/v1/agents?group=e2e')).json.items;
     assert.equal(agents[0].hostname.length > 0, true);
     assert.notEqual(agents[0].lastSeenAt, null);
+  });
+
+  test('two replicas: enable and unapply issued on one reach an agent held by the other, also across a SIGKILL of that replica', async () => {
+    replica = await startServer(serverEnv); // same PostgreSQL, same secrets
+    const port = new URL(replica.url).port;
+    const enrollment = await api('POST', '/api/v1/enrollment-tokens', { name: 'b', group: 'replica-b', maxUses: 1, expiresInHours: 1 });
+    const state = join(dir, 'agent-b');
+    const enrolled = spawnSync(process.execPath, ['--import', 'tsx', agentMain, '--state-dir', state, '--json', 'enroll', '--server', replica.url, '--token', enrollment.json.token], { cwd: repoRoot, encoding: 'utf8' });
+    assert.equal(enrolled.status, 0, enrolled.stderr);
+    const agentId = JSON.parse(enrolled.stdout).agentId as string;
+    startDaemon(state);
+    await until('agent B connects to replica B', async () => ((await api('GET', '/api/v1/agents?group=replica-b')).json.items[0].lastSeenAt ? true : undefined));
+    for (const t of targets) assert.equal(await t.probe(), FLAWED);
+
+    // Enabled through replica A: replica B's sweep pushes the new desired state to its agent.
+    const on = await api('PUT', '/api/v1/patches/SUT-E2E-1/groups/replica-b');
+    assert.equal(on.json.sentNow, 0, 'replica A holds no agent of the group');
+    const diagnose = (e: Error) => {
+      const logs = replica!.logs().split('\n').filter((l) => /agent|desired|sweep|error/i.test(l)).slice(-30).join('\n');
+      const status = spawnSync(process.execPath, ['--import', 'tsx', agentMain, '--state-dir', state, '--json', 'status'], { encoding: 'utf8' }).stdout.slice(0, 3000);
+      throw new Error(`${e.message}\nreplica B log:\n${logs}\nagent B status:\n${status}`);
+    };
+    for (const t of targets) await until(`pid ${t.pid} patched through replica B`, async () => ((await t.probe()) === FIXED ? true : undefined), 15_000).catch(diagnose);
+
+    // SIGKILL replica B and start it again where the agent looks for it: the agent reconnects.
+    replica.proc.kill('SIGKILL');
+    await new Promise((r) => replica!.proc.once('exit', r));
+    replica = await startServer({ ...serverEnv, PORT: port });
+    const op = await api('POST', '/api/v1/operations/unapply', { patchId: 'SUT-E2E-1', group: 'replica-b' });
+    assert.equal(op.status, 201, JSON.stringify(op.json));
+    const done = await until('agent B acknowledges through replica B', async () => {
+      const p = (await api('GET', `/api/v1/operations/${op.json.id}`)).json;
+      return p.pending === 0 ? p : undefined;
+    }, 45_000);
+    assert.deepEqual({ total: done.total, acknowledged: done.acknowledged }, { total: 1, acknowledged: 1 });
+    for (const t of targets) assert.equal(await t.probe(), FLAWED);
+    const mine = (e: { pid: number }) => targets.some((t) => t.pid === e.pid);
+    await until('agent B\'s outcomes are stored once each', async () => {
+      const ev = ((await api('GET', `/api/v1/agents/${agentId}/events?limit=500`)).json.items as { id: string; type: string; pid: number }[]).filter(mine);
+      return ev.filter((e) => e.type === 'applied').length === 3 && ev.filter((e) => e.type === 'unapplied').length === 3 && new Set(ev.map((e) => e.id)).size === ev.length ? true : undefined;
+    }, 20_000);
   });
 });

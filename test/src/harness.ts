@@ -52,9 +52,9 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts the real server process (the same entry as `pnpm start`) and waits for /readyz. */
+/** Starts the real server process (the same entry as `pnpm start`) and waits for /readyz; `env.PORT` picks the port (to restart a replica where its agents look for it). */
 export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const port = await freePort();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   let logs = '';
   const proc = spawn(process.execPath, ['--import', 'tsx', serverEntry], {
     cwd: repoRoot,
