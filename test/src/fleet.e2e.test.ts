@@ -159,7 +159,7 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
       const status = spawnSync(process.execPath, ['--import', 'tsx', agentMain, '--state-dir', state, '--json', 'status'], { encoding: 'utf8' }).stdout.slice(0, 3000);
       throw new Error(`${e.message}\nreplica B log:\n${logs}\nagent B status:\n${status}`);
     };
-    for (const t of targets) await until(`pid ${t.pid} patched through replica B`, async () => ((await t.probe()) === FIXED ? true : undefined), 15_000).catch(diagnose);
+    for (const t of targets) await until(`pid ${t.pid} patched through replica B`, async () => ((await t.probe()) === FIXED ? true : undefined), 25_000).catch(diagnose);
 
     // SIGKILL replica B and start it again where the agent looks for it: the agent reconnects.
     replica.proc.kill('SIGKILL');
