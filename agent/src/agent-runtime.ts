@@ -84,7 +84,15 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
   let timer: NodeJS.Timeout | undefined;
   let crashes: ReturnType<AgentPlatform['watchCrashes']> | undefined;
   let busy: Promise<void> = Promise.resolve();
-  const serial = (fn: () => Promise<void>) => (busy = busy.then(fn, fn));
+  /** One thing at a time: scans, crash records and server commands never overlap. */
+  function serial<T>(fn: () => Promise<T>): Promise<T> {
+    const result = busy.then(fn, fn);
+    busy = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
 
   return {
     state,
@@ -158,14 +166,7 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
       await manager.enforce();
     },
     /** Runs `fn` between scans (never during one), e.g. a command from the server. */
-    serialized<T>(fn: () => Promise<T>): Promise<T> {
-      const result = busy.then(fn, fn);
-      busy = result.then(
-        () => undefined,
-        () => undefined,
-      );
-      return result;
-    },
+    serialized: serial,
     /** Runs until `stop()`: a scan every `intervalMs`, crash guard on. */
     async run(runOpts: { intervalMs?: number } = {}) {
       await lock();

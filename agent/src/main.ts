@@ -43,7 +43,7 @@ function runtime(events: PatchEvent[] = [], report?: (e: PatchEvent) => void) {
       events.push(e);
       if (!json) console.error(line(e));
       if (report) report(e);
-      else outbox?.add({ type: e.type, patchId: e.patchId, pid: e.pid, reason: e.reason, detail: e.detail?.slice(0, 2000) });
+      else outbox?.addOutcome(e);
     },
   });
 }

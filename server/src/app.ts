@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from '@suture/shared/protocol';
+import { MAX_MESSAGE_BYTES } from '@suture/shared/protocol';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import type { KeyPair } from '@suture/shared/trust';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/index.ts';
 import { createAgentHub, type AgentHub } from './lib/agent-hub.ts';
-import { pushDesired } from './lib/desired-push.ts';
+import { startSweep } from './lib/agent-push.ts';
 import { loadJwtSecret, loadOnlineKey } from './lib/secrets.ts';
 import { authPlugin } from './plugins/auth.plugin.ts';
 import { docsPlugin } from './plugins/docs.plugin.ts';
@@ -61,24 +61,8 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   const agentHub = createAgentHub();
   app.decorate('agentHub', agentHub);
   app.addHook('preClose', async () => agentHub.closeAll());
-  // Re-sends commands that a notification or a replica missed (another replica created them,
-  // or the agent was connected elsewhere): anything pending for a connected agent, not sent lately.
-  const sweep = setInterval(() => {
-    void app.services.operations
-      .stale({ agentIds: agentHub.connectedIds(), olderThanMs: 5000 })
-      .then(async (stale) => {
-        for (const c of stale) if (agentHub.send(c.agentId, { v: PROTOCOL_VERSION, type: 'command', id: c.id, kind: 'unapply', patchId: c.patchId })) await app.services.operations.markSent({ operationId: c.id, agentIds: [c.agentId] });
-      })
-      .then(async () => {
-        // Desired-state changes made on another replica: pushed to the agents held here.
-        const groups = agentHub.connectedGroups();
-        const versions = await app.services.desired.versions(groups);
-        for (const g of groups) if (agentHub.behind(g, versions.get(g) ?? 0).length) await pushDesired({ hub: agentHub, desired: app.services.desired, group: g });
-      })
-      .catch((err) => app.log.warn({ err }, 'command sweep failed'));
-  }, 2000);
-  sweep.unref();
-  app.addHook('onClose', async () => clearInterval(sweep));
+  const sweep = startSweep({ hub: agentHub, operations: app.services.operations, desired: app.services.desired, everyMs: 2000, onError: (err) => app.log.warn({ err }, 'agent sweep failed') });
+  app.addHook('onClose', async () => sweep.stop());
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });

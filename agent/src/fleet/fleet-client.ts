@@ -132,7 +132,7 @@ export function createFleetClient(opts: {
     outbox,
     /** Records an outcome (persisted) and sends it when connected. */
     report(e: PatchEvent): void {
-      outbox.add({ type: e.type, patchId: e.patchId, pid: e.pid, reason: e.reason, detail: e.detail?.slice(0, 2000), ...(activeCommand ? { commandId: activeCommand } : {}) });
+      outbox.addOutcome(e, activeCommand);
       flush();
     },
     async start(): Promise<void> {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentEvent } from '@suture/shared/protocol';
+import type { PatchEvent } from '../patching/patch-manager.ts';
 
 /**
  * Reports not yet acknowledged by the server, on disk (atomic rewrite), so none is lost when
@@ -21,13 +22,17 @@ export function createOutbox(stateDir: string, opts: { max?: number } = {}) {
     writeFileSync(`${file}.tmp`, JSON.stringify(events), { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
   };
+  function add(e: Omit<AgentEvent, 'id' | 'at'>): AgentEvent {
+    const event = { id: randomUUID(), at: new Date().toISOString(), ...e } as AgentEvent;
+    events.push(event);
+    if (events.length > max) events.splice(0, events.length - max); // bounded: the oldest go first
+    save();
+    return event;
+  }
   return {
-    add(e: Omit<AgentEvent, 'id' | 'at'>): AgentEvent {
-      const event = { id: randomUUID(), at: new Date().toISOString(), ...e } as AgentEvent;
-      events.push(event);
-      if (events.length > max) events.splice(0, events.length - max); // bounded: the oldest go first
-      save();
-      return event;
+    /** An engine outcome as a report; `commandId` when it answers a server command. */
+    addOutcome(e: PatchEvent, commandId?: string): AgentEvent {
+      return add({ type: e.type, patchId: e.patchId, pid: e.pid, reason: e.reason, detail: e.detail?.slice(0, 2000), ...(commandId ? { commandId } : {}) });
     },
     pending: (): readonly AgentEvent[] => events,
     acknowledge(ids: string[]): void {

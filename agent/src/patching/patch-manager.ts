@@ -1,3 +1,4 @@
+import { toHex as hex } from '@suture/shared/encoding';
 import type { PatchDocument } from '@suture/shared/schemas';
 import type { Engine } from '../engines/engine.ts';
 import { blockSize, layout } from '../engines/detour-layout.ts';
@@ -21,7 +22,6 @@ export interface Inventory {
   scanProcess(pid: number): Promise<ProcessModules | undefined>;
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 /**
  * Keeps the enabled patches applied to every process that loads their module, and takes them

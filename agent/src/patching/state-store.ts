@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { toHex as hex } from '@suture/shared/encoding';
 import type { AppliedPatch, EngineName } from '../engines/engine.ts';
 
 /**
@@ -61,7 +62,6 @@ export interface AgentState {
 }
 
 const MAX_REFUSED = 200;
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 
 export function toRecord(a: AppliedPatch, extra: { release: number; moduleSha256: string }): AppliedRecord {

@@ -1,3 +1,4 @@
+import { toHex as hex } from '@suture/shared/encoding';
 import { BLOCK_HEADER_SIZE, readBlockHeader, type AppliedPatch, type ApplyRequest, type Engine, type EngineOutcome, type ResolvedPatchlet } from '../engine.ts';
 import { blockCandidates, blockSize, layout, LayoutError, reachAddresses } from '../detour-layout.ts';
 import { ptraceAvailable } from './ptrace.ts';
@@ -14,7 +15,6 @@ const USER_TOP = 0x7fff_ffff_f000n;
 const MAX_CANDIDATES = 16;
 
 const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const at = (a: bigint) => `0x${a.toString(16)}`;
 
 export interface LinuxPtraceOptions {

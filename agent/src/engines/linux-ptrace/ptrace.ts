@@ -124,10 +124,6 @@ export function setReg(regs: Buffer, r: keyof typeof REG, v: bigint): void {
   regs.writeBigUInt64LE(BigInt.asUintN(64, v), REG[r] * 8);
 }
 
-export function instructionPointer(tid: number): bigint {
-  return reg(getRegs(tid), 'rip');
-}
-
 /**
  * Executes one instruction. Returns a signal that arrived instead (to be re-delivered on
  * detach), or 0 when the step completed.

@@ -1,6 +1,8 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { toHex } from '@suture/shared/encoding';
 import { parseMaps, type Mapping } from '../../inventory/proc-maps.ts';
+import { parseStat } from '../../inventory/processes.ts';
 import type { RefusalReason } from '../engine.ts';
 import { detach, getRegs, pokeWord, PtraceError, reg, seizeAndInterrupt, setReg, setRegs, singleStep, waitForStop } from './ptrace.ts';
 
@@ -41,12 +43,10 @@ export interface StoppedProcess {
 const MAX_STABLE_SCANS = 50;
 /** Instructions a thread found inside a region may run to leave it before we call it busy. */
 const MAX_STEP_OUT = 64;
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 function startTimeOf(pid: number): bigint | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return BigInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!);
+    return parseStat(pid, readFileSync(`/proc/${pid}/stat`, 'utf8'))?.startTime;
   } catch {
     return undefined;
   }
@@ -200,7 +200,7 @@ function stoppedProcess(pid: number, tids: number[], fd: number, held: Map<numbe
       Buffer.from(bytes).copy(words, Number(address - start));
       for (let off = 0n; start + off < end; off += 8n) pokeWord(pid, start + off, words.readBigUInt64LE(Number(off)));
       const back = read(address, bytes.length);
-      if (hex(back) !== hex(bytes)) throw new Error(`read back ${hex(back)} at 0x${address.toString(16)}, wrote ${hex(bytes)}`);
+      if (toHex(back) !== toHex(bytes)) throw new Error(`read back ${toHex(back)} at 0x${address.toString(16)}, wrote ${toHex(bytes)}`);
     },
     syscall(nr, args) {
       const tid = tids.includes(pid) ? pid : tids[0]!;

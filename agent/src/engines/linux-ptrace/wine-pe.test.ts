@@ -5,11 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createLinuxInventory } from '../../inventory/linux-inventory.ts';
 import { applyRequest } from '../../patching/resolve.ts';
 import { buildPeTargets, FIXED, FLAWED, mingwMissing, NORMAL, PE_VARIANTS, type BuiltPeTarget, type PeVariant } from '../../test-targets/pe/pe-targets.test-helper.ts';
@@ -34,36 +32,11 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Talks to a PE target over its command and reply files (protocol in pe-target.c). */
-function client(name: string) {
-  const [cmd, reply] = [join(dir, `${name}.cmd`), join(dir, `${name}.reply`)];
-  let seq = 0;
-  return async (command: string): Promise<string> => {
-    seq++;
-    for (let i = 0; ; i++) {
-      try {
-        writeFileSync(`${cmd}.tmp`, `${seq} ${command}\n`);
-        renameSync(`${cmd}.tmp`, cmd);
-        break;
-      } catch (err) {
-        if (i > 50) throw err; // Wine holds the file open for a moment now and then
-        await sleep(10);
-      }
-    }
-    for (const until = Date.now() + 10_000; Date.now() < until; await sleep(5)) {
-      const text = existsSync(reply) ? readFileSync(reply, 'utf8').trim() : '';
-      if (text.startsWith(`${seq} `)) return text.slice(String(seq).length + 1);
-    }
-    throw new Error(`${name}: no reply to "${command}"`);
-  };
-}
-
 describe('linux-ptrace on PE code under Wine', { skip }, () => {
   for (const variant of PE_VARIANTS) {
     test(`${variant}: found by the Linux inventory, patched in place and by detour, unpatched`, async () => {
       const t = targets[variant];
-      await harness!.startTarget(t, `pt-${variant}`);
-      const send = client(`pt-${variant}`);
+      const { send } = await harness!.startTarget(t, `pt-${variant}`);
       assert.equal(await send('16'), FLAWED, 'the flaw is there');
       const { processes } = await createLinuxInventory().scan();
       const hits = processes.flatMap((p) => p.modules.filter((m) => m.sha256 === t.identity.sha256).map((m) => ({ p, m })));

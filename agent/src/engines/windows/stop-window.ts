@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { toHex as hex } from '@suture/shared/encoding';
 import { readMemory, writeCode, type RemoteProcess } from './remote-process.ts';
 import { resumeAll, suspendAll, type SuspendedThread } from './thread-suspension.ts';
 
@@ -15,7 +16,6 @@ export type WindowOutcome =
   | { outcome: 'busy'; detail: string }
   | { outcome: 'failed'; reason: string; detail: string };
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 
 /**

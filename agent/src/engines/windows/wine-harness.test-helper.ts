@@ -50,7 +50,15 @@ function commander(cmdFile: string, replyFile: string) {
   return async (cmd: string, timeoutMs = 10_000): Promise<string> => {
     seq++;
     writeFileSync(`${cmdFile}.tmp`, `${seq} ${cmd}\n`);
-    renameSync(`${cmdFile}.tmp`, cmdFile);
+    for (let i = 0; ; i++) {
+      try {
+        renameSync(`${cmdFile}.tmp`, cmdFile);
+        break;
+      } catch (err) {
+        if (i > 50) throw err; // Wine holds the file open for a moment now and then (EPERM)
+        await sleep(10);
+      }
+    }
     for (const until = Date.now() + timeoutMs; Date.now() < until; await sleep(5)) {
       const text = existsSync(replyFile) ? readFileSync(replyFile, 'utf8') : '';
       if (text.startsWith(`${seq} `)) return text.slice(`${seq} `.length).trim();

@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws';
 import { encodeMessage, parseMessage, PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
 import { unauthorized, unavailable } from '../../../lib/errors.ts';
 import type { AgentPrincipal } from '../../../services/agent.service.ts';
-import { desiredMessage } from '../../../lib/desired-push.ts';
+import { commandMessage, desiredMessage } from '../../../lib/agent-push.ts';
 
 const HEARTBEAT_SECONDS = 15;
 
@@ -87,7 +87,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
             }
             // Reconcile: every command this agent has not acknowledged yet, again.
             for (const c of await app.services.operations.pendingFor(agent.agentId)) {
-              send({ v: PROTOCOL_VERSION, type: 'command', id: c.id, kind: 'unapply', patchId: c.patchId });
+              send(commandMessage(c));
               await app.services.operations.markSent({ operationId: c.id, agentIds: [agent.agentId] });
             }
             return;

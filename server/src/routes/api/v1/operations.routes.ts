@@ -1,9 +1,8 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PatchId } from '@suture/shared/schemas';
-import { PROTOCOL_VERSION } from '@suture/shared/protocol';
 import { badRequest } from '../../../lib/errors.ts';
-import { pushDesired } from '../../../lib/desired-push.ts';
+import { commandMessage, pushDesired } from '../../../lib/agent-push.ts';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
 import { errors, Nullable } from '../../schemas.ts';
 import { GroupName } from './views.ts';
@@ -43,7 +42,7 @@ export const operationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const groups = agentId ? [] : group ? (await app.services.desired.disable({ patchId, group }), [group]) : await app.services.desired.disableEverywhere(patchId);
       const op = await app.services.operations.createUnapply({ creator: principalOf(req), patchId, scope });
       // Connected here: at once. Elsewhere (other replicas, offline agents): on connect and by the sweep.
-      const sent = op.agentIds.filter((id) => app.agentHub.send(id, { v: PROTOCOL_VERSION, type: 'command', id: op.id, kind: 'unapply', patchId }));
+      const sent = op.agentIds.filter((id) => app.agentHub.send(id, commandMessage({ id: op.id, patchId })));
       await app.services.operations.markSent({ operationId: op.id, agentIds: sent });
       for (const g of groups) await pushDesired({ hub: app.agentHub, desired: app.services.desired, group: g });
       req.log.info({ operationId: op.id, patchId, scope, targets: op.agentIds.length, sentNow: sent.length }, 'unapply operation');

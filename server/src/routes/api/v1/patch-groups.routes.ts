@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PatchId } from '@suture/shared/schemas';
-import { pushDesired } from '../../../lib/desired-push.ts';
+import { pushDesired } from '../../../lib/agent-push.ts';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
 import { errors } from '../../schemas.ts';
 import { GroupName } from './views.ts';
