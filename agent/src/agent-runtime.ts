@@ -6,6 +6,7 @@ import type { Engine } from './engines/engine.ts';
 import { createPatchManager, type PatchEvent } from './patching/patch-manager.ts';
 import { hostPlatform, type AgentPlatform } from './platform/agent-platform.ts';
 import { createStateStore } from './patching/state-store.ts';
+import { summarizeHost, type HostSummary } from './fleet/host-summary.ts';
 
 /** A crash this soon after a change counts against the patch. */
 export const CRASH_WINDOW_MS = 60_000;
@@ -19,7 +20,7 @@ export class AgentError extends Error {}
  * module, including processes and libraries that appear later, and watches for crashes. What
  * differs between Linux and Windows is in `platform` (see platform/).
  */
-export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPlatform; engine?: Engine; onEvent?: (e: PatchEvent) => void }) {
+export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPlatform; engine?: Engine; onEvent?: (e: PatchEvent) => void; onScan?: (s: HostSummary) => void }) {
   const platform = opts.platform ?? hostPlatform();
   const state = createStateStore(opts.stateDir);
   const patchDir = join(opts.stateDir, 'patches');
@@ -178,9 +179,11 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
       });
       const tick = () =>
         serial(async () => {
-          await manager.enforce();
+          const { processes } = await platform.inventory.scan();
+          await manager.enforce(processes);
           crashes?.poll(); // watch what was just patched before it can die (Windows polls)
           await manager.forgetExited();
+          opts.onScan?.(summarizeHost({ processes, patches: manager.patches(), state: state.get(), selfPid: process.pid }));
         });
       await tick();
       timer = setInterval(() => void tick(), runOpts.intervalMs ?? 1000);

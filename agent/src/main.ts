@@ -18,6 +18,7 @@ import { AgentError, createAgentRuntime } from './agent-runtime.ts';
 import { createFleetClient, enroll, readCredential } from './fleet/fleet-client.ts';
 import { createOutbox } from './fleet/outbox.ts';
 import type { PatchEvent } from './patching/patch-manager.ts';
+import type { HostSummary } from './fleet/host-summary.ts';
 
 const AGENT_VERSION = '0.1.0';
 
@@ -34,11 +35,12 @@ const line = (e: PatchEvent) => `${e.type.padEnd(9)} ${e.patchId} pid ${e.pid}${
  * The runtime for one command. Once enrolled, every outcome also goes to the outbox, which
  * `run` sends to the server: a change made by hand is reported too.
  */
-function runtime(events: PatchEvent[] = [], report?: (e: PatchEvent) => void) {
+function runtime(events: PatchEvent[] = [], report?: (e: PatchEvent) => void, onScan?: (s: HostSummary) => void) {
   const { stateDir, json } = program.opts<{ stateDir: string; json?: boolean }>();
   const outbox = !report && readCredential(stateDir) ? createOutbox(stateDir) : undefined;
   return createAgentRuntime({
     stateDir,
+    onScan,
     onEvent: (e) => {
       events.push(e);
       if (!json) console.error(line(e));
@@ -99,7 +101,7 @@ program
     const { stateDir } = program.opts<{ stateDir: string }>();
     const credential = readCredential(stateDir);
     let client: ReturnType<typeof createFleetClient> | undefined;
-    const rt = runtime([], (e) => client?.report(e));
+    const rt = runtime([], (e) => client?.report(e), (s) => client?.hostSummary(s));
     if (credential)
       client = createFleetClient({
         stateDir,

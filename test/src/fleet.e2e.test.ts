@@ -112,6 +112,13 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     await until('the late target is patched', async () => ((await targets[2]!.probe()) === FIXED ? true : undefined), 10_000);
     await until('the applies reach the server', async () => ((await events()).filter((e) => e.type === 'applied').length === 3 ? true : undefined));
     assert.ok(patchedIn < 5000, `patched ${patchedIn} ms after enabling`);
+    // The agent reports its inventory and where the patch stands: applied in all 3 processes that load the library.
+    const detail = async () => (await api('GET', `/api/v1/agents/${agentId}`)).json as { agent: { online: boolean }; modules: { sha256: string; processes: number }[]; patches: { patchId: string; matching: number; applied: number }[] };
+    await until('the agent reports the patch applied in every target', async () => {
+      const d = await detail();
+      const p = d.patches.find((x) => x.patchId === 'SUT-E2E-1');
+      return d.agent.online && p?.matching === 3 && p.applied === 3 && d.modules.find((m) => m.sha256 === lib.identity.sha256)?.processes === 3 ? true : undefined;
+    });
 
     // Unapply fleet-wide and follow the operation to 100%.
     const op = await api('POST', '/api/v1/operations/unapply', { patchId: 'SUT-E2E-1' });
@@ -125,6 +132,7 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     await until('the unapply outcomes reach the server', async () => ((await events()).filter((e) => e.type === 'unapplied').length === 3 ? true : undefined));
     const unapplied = (await events()).filter((e) => e.type === 'unapplied');
     assert.ok(unapplied.every((e) => e.commandId === op.json.id), 'each outcome names the operation it answers');
+    await until('the agent no longer reports the patch (disabled)', async () => ((await detail()).patches.some((x) => x.patchId === 'SUT-E2E-1') ? undefined : true));
 
     // SIGKILL the agent and start it again: it reconnects, nothing is lost or stored twice.
     daemon!.kill('SIGKILL');

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { encodeMessage, parseMessage, PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
 import type { PatchEvent } from '../patching/patch-manager.ts';
 import { createOutbox } from './outbox.ts';
+import { inventoryDelta, type HostSummary } from './host-summary.ts';
 
 /** What `suture-agent enroll` stores (0600): where the server is and who this agent is. */
 export interface Credential {
@@ -63,6 +64,24 @@ export function createFleetClient(opts: {
     for (let i = 0; i < pending.length; i += 1000) send({ v: PROTOCOL_VERSION, type: 'events', events: pending.slice(i, i + 1000) });
   };
 
+  // What the server was told on this connection: the inventory (a full snapshot after welcome,
+  // then deltas) and the last patch status (sent again only when it changes).
+  let host: HostSummary | undefined;
+  let welcomed = false;
+  let sentModules = new Map<string, { name: string; processes: number }>();
+  let sentStatus: string | undefined;
+  const INVENTORY_CHUNK = 20_000;
+  const sendHost = (full: boolean) => {
+    if (!host || !welcomed) return;
+    const modules = full ? [...host.modules].map(([sha256, m]) => ({ sha256, ...m })) : inventoryDelta(sentModules, host.modules);
+    if (full || modules.length > 0)
+      for (let i = 0; i < Math.max(modules.length, 1); i += INVENTORY_CHUNK) send({ v: PROTOCOL_VERSION, type: 'inventory', full: full && i === 0, modules: modules.slice(i, i + INVENTORY_CHUNK) });
+    sentModules = new Map(host.modules);
+    const status = JSON.stringify(host.patches);
+    if (full || status !== sentStatus) send({ v: PROTOCOL_VERSION, type: 'patch-status', patches: host.patches });
+    sentStatus = status;
+  };
+
   async function session(): Promise<{ token: string; expiresAt: string } | { retryAfterMs: number }> {
     const res = await fetch(new URL('/api/v1/agents/session', opts.credential.server), {
       method: 'POST',
@@ -78,6 +97,8 @@ export function createFleetClient(opts: {
     switch (m.type) {
       case 'welcome':
         opts.log(`connected to ${opts.credential.server} as ${m.agentId} (group ${m.group})`);
+        welcomed = true;
+        sendHost(true);
         return flush();
       case 'events-ack':
         return outbox.acknowledge(m.ids);
@@ -124,12 +145,17 @@ export function createFleetClient(opts: {
         if (p.ok) onMessage(p.message);
         else opts.log(`ignored a bad message from the server: ${p.code}: ${p.detail}`);
       });
-      socket.on('close', () => (clearInterval(renew), resolve(undefined)));
+      socket.on('close', () => (clearInterval(renew), (welcomed = false), resolve(undefined)));
     });
   }
 
   return {
     outbox,
+    /** The latest scan's summary: sent now as a delta when connected, in full on every connect. */
+    hostSummary(s: HostSummary): void {
+      host = s;
+      sendHost(false);
+    },
     /** Records an outcome (persisted) and sends it when connected. */
     report(e: PatchEvent): void {
       outbox.addOutcome(e, activeCommand);

@@ -85,6 +85,9 @@ export function createPatchManager(opts: { engine: Engine; inventory: Inventory;
       patches = new Map(docs.map((d) => [d.id, d]));
     },
 
+    /** The enabled patches, as last set. */
+    patches: (): PatchDocument[] => [...patches.values()],
+
     /**
      * After a restart: drop records of processes that are gone, and settle every intent the
      * previous run left open by reading memory (applied -> adopted, original -> nothing to do).

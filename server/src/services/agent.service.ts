@@ -5,6 +5,7 @@ import type { Db } from '../db/index.ts';
 import { conflict, notFound, unauthorized } from '../lib/errors.ts';
 import type { Principal } from '../lib/permissions.ts';
 import type { RootService } from './root.service.ts';
+import { isOnline, ONLINE_WITHIN_MS } from './agent-status.service.ts';
 
 export const ENROLLMENT_PREFIX = 'sut_enr_';
 export const CREDENTIAL_PREFIX = 'sut_agt_';
@@ -31,11 +32,14 @@ export interface AgentView {
   group: string;
   enrolledAt: string;
   lastSeenAt: string | null;
+  online: boolean;
+  connectedAt: string | null;
+  disconnectedAt: string | null;
   revokedAt: string | null;
 }
 
 type TokenRow = { id: string; name: string; groupName: string; maxUses: number; uses: number; expiresAt: Date; createdAt: Date; revokedAt: Date | null };
-type AgentRow = { id: string; hostname: string; os: string; arch: string; version: string; groupName: string; enrolledAt: Date; lastSeenAt: Date | null; revokedAt: Date | null };
+type AgentRow = { id: string; hostname: string; os: string; arch: string; version: string; groupName: string; enrolledAt: Date; lastSeenAt: Date | null; connectedAt: Date | null; disconnectedAt: Date | null; revokedAt: Date | null };
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 const tokenView = (t: TokenRow): EnrollmentTokenView => ({
   id: t.id,
@@ -56,6 +60,9 @@ const agentView = (a: AgentRow): AgentView => ({
   group: a.groupName,
   enrolledAt: a.enrolledAt.toISOString(),
   lastSeenAt: iso(a.lastSeenAt),
+  online: !a.revokedAt && isOnline(a),
+  connectedAt: iso(a.connectedAt),
+  disconnectedAt: iso(a.disconnectedAt),
   revokedAt: iso(a.revokedAt),
 });
 
@@ -157,13 +164,26 @@ export function createAgentService(deps: { db: Db; roots: RootService; secret: s
       return !!a && !a.revokedAt;
     },
 
-    async list(opts: { after?: string; limit: number; group?: string }): Promise<AgentView[]> {
+    async list(opts: { after?: string; limit: number; group?: string; os?: string; status?: 'online' | 'offline' | 'revoked' }): Promise<AgentView[]> {
+      const fresh = new Date(Date.now() - ONLINE_WITHIN_MS);
+      const online = { revokedAt: null, connectedAt: { not: null }, disconnectedAt: null, lastSeenAt: { gt: fresh } };
+      const status =
+        opts.status === 'online' ? online
+        : opts.status === 'offline' ? { revokedAt: null, NOT: online }
+        : opts.status === 'revoked' ? { revokedAt: { not: null } }
+        : {};
       const rows = await db.prisma.agent.findMany({
-        where: { ...(opts.group ? { groupName: opts.group } : {}), ...(opts.after ? { id: { gt: opts.after } } : {}) },
+        where: { ...(opts.group ? { groupName: opts.group } : {}), ...(opts.os ? { os: opts.os } : {}), ...status, ...(opts.after ? { id: { gt: opts.after } } : {}) },
         orderBy: { id: 'asc' },
         take: opts.limit,
       });
       return rows.map(agentView);
+    },
+
+    async get(id: string): Promise<AgentView> {
+      const row = await db.prisma.agent.findUnique({ where: { id } });
+      if (!row) throw notFound(`no agent ${id}`);
+      return agentView(row);
     },
 
     async revoke(id: string): Promise<AgentView> {

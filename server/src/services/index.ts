@@ -2,6 +2,7 @@ import type { KeyPair } from '@suture/shared/trust';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { createAgentService } from './agent.service.ts';
+import { createAgentStatusService } from './agent-status.service.ts';
 import { createFleetService } from './fleet.service.ts';
 import { createOperationService } from './operation.service.ts';
 import { createDesiredService } from './desired.service.ts';
@@ -26,6 +27,7 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
     patches: createPatchService({ db, roots, manifests }),
     modules: createModuleService({ db }),
     fleet: createFleetService({ db }),
+    agentStatus: createAgentStatusService({ db }),
     operations: createOperationService({ db }),
     desired: createDesiredService({ db }),
     agents: createAgentService({ db, roots, secret: deps.jwtSecret, jwtTtlSeconds: config.agentJwtTtlSeconds }),

@@ -4,6 +4,13 @@ import type { Principal } from '../lib/permissions.ts';
 
 export type OperationScope = { fleet: true } | { group: string } | { agentId: string };
 
+export interface OperationProgress {
+  total: number;
+  acknowledged: number;
+  pending: number;
+  failed: number;
+}
+
 export interface OperationView {
   id: string;
   kind: 'unapply';
@@ -25,6 +32,11 @@ const MAX_TARGETS_LISTED = 1000;
  * target (at once, on every reconnect, and by a sweep) until the agent acknowledges it.
  */
 export function createOperationService({ db }: { db: Db }) {
+  async function progress(id: string): Promise<OperationProgress> {
+    const counts = await db.prisma.operationTarget.groupBy({ by: ['status'], where: { operationId: id }, _count: { _all: true } });
+    const n = (s: string) => counts.find((c) => c.status === s)?._count._all ?? 0;
+    return { total: n('pending') + n('acknowledged') + n('failed'), acknowledged: n('acknowledged'), pending: n('pending'), failed: n('failed') };
+  }
   return {
     async createUnapply(opts: { creator: Principal; patchId: string; scope: OperationScope }): Promise<{ id: string; agentIds: string[] }> {
       const where = 'fleet' in opts.scope ? {} : 'group' in opts.scope ? { groupName: opts.scope.group } : { id: opts.scope.agentId };
@@ -68,11 +80,13 @@ export function createOperationService({ db }: { db: Db }) {
       });
     },
 
+    /** The counts only (cheap enough to poll while following an operation live). */
+    progress,
+
     async get(id: string): Promise<OperationView> {
       const op = await db.prisma.operation.findUnique({ where: { id } });
       if (!op) throw notFound(`no operation ${id}`);
-      const counts = await db.prisma.operationTarget.groupBy({ by: ['status'], where: { operationId: id }, _count: { _all: true } });
-      const n = (s: string) => counts.find((c) => c.status === s)?._count._all ?? 0;
+      const counts = await progress(id);
       const targets = await db.prisma.operationTarget.findMany({ where: { operationId: id }, orderBy: { agentId: 'asc' }, take: MAX_TARGETS_LISTED });
       return {
         id: op.id,
@@ -80,10 +94,7 @@ export function createOperationService({ db }: { db: Db }) {
         patchId: op.patchId,
         scope: op.scope,
         createdAt: op.createdAt.toISOString(),
-        total: n('pending') + n('acknowledged') + n('failed'),
-        acknowledged: n('acknowledged'),
-        pending: n('pending'),
-        failed: n('failed'),
+        ...counts,
         targets: targets.map((t) => ({ agentId: t.agentId, status: t.status, detail: t.detail, doneAt: t.doneAt?.toISOString() ?? null })),
       };
     },

@@ -14,6 +14,9 @@ test('valid messages of each direction parse; each side only accepts the other s
   assert.equal(parseMessage('server', JSON.stringify(command)).ok, true);
   assert.equal(parseMessage('agent', JSON.stringify(command)).ok, false, 'an agent does not send commands');
   assert.equal(parseMessage('server', JSON.stringify(hello)).ok, false, 'the server does not say hello');
+  const status = { v: 1, type: 'patch-status', patches: [{ patchId: 'SUT-1', matching: 3, applied: 2, refused: 1, failed: 0, stopped: 'process 7 died of signal 11' }] };
+  assert.equal(parseMessage('agent', JSON.stringify(status)).ok, true);
+  assert.equal(parseMessage('agent', JSON.stringify({ ...status, patches: [{ ...status.patches[0], applied: -1 }] })).ok, false, 'counts are never negative');
 });
 
 test('refusals are typed and say why; nothing throws', () => {

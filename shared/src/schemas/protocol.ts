@@ -33,6 +33,7 @@ export const InventoryModule = Type.Object(
   { additionalProperties: false },
 );
 /** `full`: the whole set (replaces what the server has); otherwise only what changed (`processes: 0` removes). */
+export type InventoryModule = Static<typeof InventoryModule>;
 export const Inventory = msg('inventory', { full: Type.Boolean(), modules: Type.Array(InventoryModule, { maxItems: 20_000 }) });
 
 export const EventType = Type.Union([
@@ -67,7 +68,28 @@ export const CommandAck = msg('command-ack', { commandId: Uuid, outcome: Type.Un
 
 export const RenewToken = msg('renew-token', {});
 
-export const AgentMessage = Type.Union([Hello, Inventory, Events, CommandAck, RenewToken]);
+const Count = Type.Integer({ minimum: 0, maximum: 1_000_000 });
+export const PatchStatusEntry = Type.Object(
+  {
+    patchId: PatchId,
+    /** processes that load the patch's module now */
+    matching: Count,
+    /** of those, processes the patch is applied in */
+    applied: Count,
+    /** processes where it was refused for good (e.g. traced, wrong bytes) */
+    refused: Count,
+    /** processes where the last try was busy or failed (tried again) */
+    failed: Count,
+    /** set when the crash guard stopped this patch on the host: why */
+    stopped: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+export type PatchStatusEntry = Static<typeof PatchStatusEntry>;
+/** Where each enabled patch stands on this host (the whole set; replaces what the server has). */
+export const PatchStatus = msg('patch-status', { patches: Type.Array(PatchStatusEntry, { maxItems: 10_000 }) });
+
+export const AgentMessage = Type.Union([Hello, Inventory, Events, CommandAck, RenewToken, PatchStatus]);
 export type AgentMessage = Static<typeof AgentMessage>;
 
 // ---- server -> agent ----

@@ -49,9 +49,11 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
         socket.ping();
         void app.services.fleet.seen(agent.agentId).catch(() => {});
       }, HEARTBEAT_SECONDS * 1000);
+      let connectedAt: Date | undefined; // this socket's hello stamp
       socket.on('close', (code) => {
         clearInterval(beat);
         app.agentHub.detach(agent.agentId, socket);
+        if (connectedAt) void app.services.agentStatus.disconnected(agent.agentId, connectedAt).catch((err) => log.warn({ err }, 'could not record the disconnect'));
         log.info({ code }, 'agent disconnected');
       });
       app.agentHub.attach(agent.agentId, socket, agent.group);
@@ -78,6 +80,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
         switch (m.type) {
           case 'hello':
             await app.services.fleet.hello({ agentId: agent.agentId, hostname: m.hostname, os: m.os, arch: m.arch, version: m.agentVersion });
+            connectedAt = await app.services.agentStatus.connected(agent.agentId);
             send({ v: PROTOCOL_VERSION, type: 'welcome', agentId: agent.agentId, group: agent.group, heartbeatSeconds: HEARTBEAT_SECONDS });
             // Reconcile: the group's desired state, whatever the agent had.
             {
@@ -93,6 +96,8 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
             return;
           case 'inventory':
             return app.services.fleet.recordInventory(agent.agentId, m);
+          case 'patch-status':
+            return app.services.agentStatus.recordPatchStatus(agent.agentId, m.patches);
           case 'events':
             send({ v: PROTOCOL_VERSION, type: 'events-ack', ids: await app.services.fleet.recordEvents(agent.agentId, m.events) });
             return;

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Cursor, errors, page } from '../../schemas.ts';
-import { AgentEventSchema, AgentSchema, GroupName } from './views.ts';
+import { AgentEventSchema, AgentPatchSchema, AgentSchema, GroupName } from './views.ts';
 
 const Hostname = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 const Secret = Type.String({ minLength: 20, maxLength: 200 });
@@ -67,6 +67,8 @@ export const agentRoutes: FastifyPluginAsyncTypebox = async (app) => {
             after: Type.Optional(Type.String({ format: 'uuid', description: 'return agents after this id (from nextCursor)' })),
             limit: Cursor.properties.limit,
             group: Type.Optional(GroupName),
+            os: Type.Optional(Type.Union([Type.Literal('linux'), Type.Literal('windows')])),
+            status: Type.Optional(Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('revoked')])),
           },
           { additionalProperties: false },
         ),
@@ -74,8 +76,29 @@ export const agentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      const { limit, after, group } = req.query;
-      return page(await app.services.agents.list({ after, limit, group }), limit, (a) => a.id);
+      const { limit, after, group, os, status } = req.query;
+      return page(await app.services.agents.list({ after, limit, group, os, status }), limit, (a) => a.id);
+    },
+  );
+
+  app.get(
+    '/agents/:id',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['agents'],
+        summary: 'One agent: its state, the modules it has loaded (process counts) and where each enabled patch stands on it',
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        response: {
+          200: Type.Object({ agent: AgentSchema, modules: Type.Array(Type.Object({ sha256: Type.String(), name: Type.String(), processes: Type.Integer() })), patches: Type.Array(AgentPatchSchema) }),
+          ...errors(401, 403, 404),
+        },
+      },
+    },
+    async (req) => {
+      const agent = await app.services.agents.get(req.params.id);
+      const [modules, patches] = await Promise.all([app.services.fleet.modules(agent.id), app.services.agentStatus.patchesOf(agent.id)]);
+      return { agent, modules, patches };
     },
   );
 

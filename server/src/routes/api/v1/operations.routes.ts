@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PatchId } from '@suture/shared/schemas';
@@ -20,8 +21,15 @@ const OperationSchema = Type.Object({
   targets: Type.Array(Type.Object({ agentId: Type.String(), status: Type.String(), detail: Nullable(Type.String()), doneAt: Nullable(Type.String()) })),
 });
 
+const FOLLOW_POLL_MS = 250;
+const FOLLOW_KEEPALIVE_MS = 15_000;
+const FOLLOW_MAX_MS = 10 * 60_000;
+
 /** Operations: take a patch out now, fleet-wide, from a group or from one agent, and follow it. */
 export const operationRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const following = new Set<() => void>();
+  app.addHook('preClose', async () => following.forEach((end) => end()));
+
   app.post(
     '/operations/unapply',
     {
@@ -62,5 +70,57 @@ export const operationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => app.services.operations.get(req.params.id),
+  );
+
+  app.get(
+    '/operations/:id/follow',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['operations'],
+        summary: 'Follow an operation live (text/event-stream): a `progress` event with the counts whenever they change, `done` once nothing is pending',
+        description:
+          'Server-sent events. `event: progress` / `event: done` carry `{"total","acknowledged","pending","failed"}`; comments keep the connection alive every 15 s; after 10 minutes the stream ends with `event: timeout` (follow again to go on).',
+        produces: ['text/event-stream'],
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        response: { 200: Type.String({ description: 'an event stream' }), ...errors(401, 403, 404) },
+      },
+    },
+    async (req, reply) => {
+      if ((await app.services.operations.progress(req.params.id)).total === 0) await app.services.operations.get(req.params.id); // 404 before the stream starts
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-request-id': req.id, 'x-accel-buffering': 'no' });
+      let open = true;
+      const end = () => (open = false);
+      following.add(end);
+      req.raw.once('close', end);
+      const deadline = Date.now() + FOLLOW_MAX_MS;
+      let last = '';
+      let wrote = Date.now();
+      try {
+        while (open) {
+          const p = await app.services.operations.progress(req.params.id);
+          const data = JSON.stringify(p);
+          if (p.pending === 0) {
+            res.write(`event: done\ndata: ${data}\n\n`);
+            break;
+          }
+          if (data !== last) (res.write(`event: progress\ndata: ${data}\n\n`), (last = data), (wrote = Date.now()));
+          else if (Date.now() - wrote > FOLLOW_KEEPALIVE_MS) (res.write(': keep-alive\n\n'), (wrote = Date.now()));
+          if (Date.now() > deadline) {
+            res.write('event: timeout\ndata: {}\n\n');
+            break;
+          }
+          await sleep(FOLLOW_POLL_MS);
+        }
+      } catch (err) {
+        req.log.warn({ err }, 'following an operation failed');
+        res.write(`event: error\ndata: ${JSON.stringify({ message: 'the server could not read the operation; follow it again' })}\n\n`);
+      } finally {
+        following.delete(end);
+        res.end();
+      }
+    },
   );
 };

@@ -75,7 +75,20 @@ export const AgentSchema = Type.Object({
   group: Type.String(),
   enrolledAt: Type.String(),
   lastSeenAt: Nullable(Type.String()),
+  online: Type.Boolean({ description: 'socket open and heard from within 45 s' }),
+  connectedAt: Nullable(Type.String({ description: 'the current (or last) connection began' })),
+  disconnectedAt: Nullable(Type.String({ description: 'that connection closed (null while connected)' })),
   revokedAt: Nullable(Type.String()),
+});
+
+export const AgentPatchSchema = Type.Object({
+  patchId: Type.String(),
+  matching: Type.Integer({ description: 'processes that load the patch\'s module' }),
+  applied: Type.Integer({ description: 'of those, processes it is applied in' }),
+  refused: Type.Integer({ description: 'processes that refused it for good (traced, wrong bytes, ...)' }),
+  failed: Type.Integer({ description: 'processes where the last try was busy or failed (tried again)' }),
+  stopped: Nullable(Type.String({ description: 'the crash guard stopped it on this host: why' })),
+  updatedAt: Type.String(),
 });
 
 export const AgentEventSchema = Type.Object({

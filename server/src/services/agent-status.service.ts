@@ -1,0 +1,55 @@
+import type { PatchStatusEntry } from '@suture/shared/protocol';
+import type { Db } from '../db/index.ts';
+
+/** An agent counts as online while its socket is open and it was heard from within this long (two heartbeats and a margin). */
+export const ONLINE_WITHIN_MS = 45_000;
+
+export interface AgentPatchView {
+  patchId: string;
+  matching: number;
+  applied: number;
+  refused: number;
+  failed: number;
+  stopped: string | null;
+  updatedAt: string;
+}
+
+/** Online: connected (no close recorded since the last hello) and heard from lately. */
+export function isOnline(a: { lastSeenAt: Date | null; connectedAt: Date | null; disconnectedAt: Date | null }, now = Date.now()): boolean {
+  return !!a.lastSeenAt && !!a.connectedAt && !a.disconnectedAt && now - a.lastSeenAt.getTime() < ONLINE_WITHIN_MS;
+}
+
+/**
+ * Connection state and per-patch status of agents: each socket's hello stamps `connectedAt`,
+ * its close stamps `disconnectedAt` only if no newer connection came since (replicas may see
+ * the close of an old socket after the agent reconnected elsewhere); each patch-status report
+ * replaces what the agent said before.
+ */
+export function createAgentStatusService({ db }: { db: Db }) {
+  return {
+    /** A socket's hello; returns its connection stamp (to pass to `disconnected`). */
+    async connected(agentId: string): Promise<Date> {
+      const at = new Date();
+      await db.prisma.agent.update({ where: { id: agentId }, data: { connectedAt: at, disconnectedAt: null, lastSeenAt: at } });
+      return at;
+    },
+
+    async disconnected(agentId: string, connectedAt: Date): Promise<void> {
+      await db.prisma.agent.updateMany({ where: { id: agentId, connectedAt }, data: { disconnectedAt: new Date() } });
+    },
+
+    async recordPatchStatus(agentId: string, patches: PatchStatusEntry[]): Promise<void> {
+      const at = new Date();
+      await db.prisma.$transaction([
+        db.prisma.agentPatch.deleteMany({ where: { agentId } }),
+        db.prisma.agentPatch.createMany({ data: patches.map((p) => ({ agentId, patchId: p.patchId, matching: p.matching, applied: p.applied, refused: p.refused, failed: p.failed, stopped: p.stopped ?? null, updatedAt: at })) }),
+      ]);
+    },
+
+    async patchesOf(agentId: string): Promise<AgentPatchView[]> {
+      const rows = await db.prisma.agentPatch.findMany({ where: { agentId }, orderBy: { patchId: 'asc' } });
+      return rows.map((r) => ({ patchId: r.patchId, matching: r.matching, applied: r.applied, refused: r.refused, failed: r.failed, stopped: r.stopped, updatedAt: r.updatedAt.toISOString() }));
+    },
+  };
+}
+export type AgentStatusService = ReturnType<typeof createAgentStatusService>;

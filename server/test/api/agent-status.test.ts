@@ -1,0 +1,126 @@
+/** Agent state the server keeps from the socket (online/offline, patch status, modules) and following an operation live, over real sockets on each database. */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bearer, buildTestApp, createUserAndLogin, dbKinds, expectError, makeTrust, type TestApp } from '../helper.ts';
+import { connectAgent, enrollAgent, helloMessage } from '../agent-client.ts';
+
+/** Reads a server-sent event stream until `stop` says so; returns the events seen. */
+async function readEvents(res: Response, stop: (e: { event: string; data: any }) => boolean) {
+  const seen: { event: string; data: any }[] = [];
+  const reader = res.body!.getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return seen;
+    buf += Buffer.from(value).toString('utf8');
+    for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (!event) continue; // a keep-alive comment
+      seen.push({ event, data: JSON.parse(data ?? 'null') });
+      if (stop(seen.at(-1)!)) return (await reader.cancel(), seen);
+    }
+  }
+}
+
+for (const kind of dbKinds()) {
+  describe(`agent status and live operations (${kind})`, () => {
+    let t: TestApp;
+    let admin: string;
+    let auditor: string;
+    let base: string;
+    let wsUrl: string;
+
+    before(async () => {
+      t = await buildTestApp(kind);
+      admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
+      auditor = (await createUserAndLogin(t.app, { username: 'audrey', role: 'auditor' })).token;
+      await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: makeTrust(t.app.onlineKey).rootEnvelope }); // agents enroll only once there is a root
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+      wsUrl = `${base.replace('http', 'ws')}/api/v1/agents/socket`;
+    });
+    after(async () => t?.close());
+
+    const detail = async (id: string, token = auditor) => {
+      const res = await t.app.inject({ method: 'GET', url: `/api/v1/agents/${id}`, headers: bearer(token) });
+      assert.equal(res.statusCode, 200, res.body);
+      return res.json();
+    };
+    const listed = async (query: string) => ((await t.app.inject({ method: 'GET', url: `/api/v1/agents?${query}`, headers: bearer(auditor) })).json().items as { id: string }[]).map((a) => a.id);
+
+    test('patch status and inventory reported over the socket are what GET /agents/:id shows; each report replaces the last', async () => {
+      const a = await enrollAgent(t.app, { admin, hostname: 'status-01' });
+      const c = await connectAgent(wsUrl, a.token);
+      c.send(helloMessage);
+      await c.next('welcome');
+      c.send({ type: 'inventory', full: true, modules: [{ sha256: 'a'.repeat(64), name: 'libflaw.so', processes: 3 }] });
+      c.send({ type: 'patch-status', patches: [{ patchId: 'SUT-1', matching: 3, applied: 2, refused: 1, failed: 0 }, { patchId: 'SUT-2', matching: 1, applied: 0, refused: 0, failed: 1, stopped: 'process 9 died of signal 11 soon after the patch was applied' }] });
+      c.send({ type: 'patch-status', patches: [{ patchId: 'SUT-1', matching: 3, applied: 3, refused: 0, failed: 0 }] });
+      c.send(helloMessage); // handled in order: once this welcome arrives, both reports are stored
+      await c.next('welcome');
+      const d = await detail(a.id);
+      assert.equal(d.agent.online, true);
+      assert.deepEqual(d.modules, [{ sha256: 'a'.repeat(64), name: 'libflaw.so', processes: 3 }]);
+      assert.deepEqual(d.patches.map(({ updatedAt, ...p }: { updatedAt: string }) => p), [{ patchId: 'SUT-1', matching: 3, applied: 3, refused: 0, failed: 0, stopped: null }]);
+      c.send({ type: 'patch-status', patches: [{ patchId: 'SUT-1', matching: 3, applied: 3, refused: 0, failed: 0, extra: 1 }] });
+      assert.equal((await c.next('error')).code, 'invalid', 'a malformed report is refused');
+      assert.equal((await detail(a.id)).patches[0].applied, 3, 'and changes nothing');
+      expectError(await t.app.inject({ method: 'GET', url: `/api/v1/agents/${randomUUID()}`, headers: bearer(auditor) }), 404);
+      expectError(await t.app.inject({ method: 'GET', url: `/api/v1/agents/${a.id}` }), 401);
+    });
+
+    test('online while connected, offline once the socket closes; a replaced connection does not make the agent look offline', async () => {
+      const a = await enrollAgent(t.app, { admin, hostname: 'status-02', group: 'online-test' });
+      assert.equal((await detail(a.id)).agent.online, false, 'never connected');
+      const first = await connectAgent(wsUrl, a.token);
+      first.send(helloMessage);
+      await first.next('welcome');
+      assert.deepEqual(await listed('group=online-test&status=online'), [a.id]);
+      const second = await connectAgent(wsUrl, a.token);
+      assert.equal((await first.closed).code, 4000, 'the newer connection replaces the older');
+      second.send(helloMessage);
+      await second.next('welcome');
+      await sleep(200); // the old socket's close is recorded after the new hello
+      assert.equal((await detail(a.id)).agent.online, true);
+      second.ws.close();
+      await second.closed;
+      for (let i = 0; i < 50 && (await detail(a.id)).agent.online; i++) await sleep(100);
+      const d = (await detail(a.id)).agent;
+      assert.equal(d.online, false);
+      assert.notEqual(d.disconnectedAt, null);
+      assert.deepEqual(await listed('group=online-test&status=offline'), [a.id]);
+      assert.deepEqual(await listed('group=online-test&status=online'), []);
+      assert.deepEqual(await listed('group=online-test&os=windows'), []);
+    });
+
+    test('an operation can be followed live: progress, then done once every agent acknowledged', async () => {
+      const a = await enrollAgent(t.app, { admin, hostname: 'status-03', group: 'follow' });
+      const c = await connectAgent(wsUrl, a.token);
+      c.send(helloMessage);
+      await c.next('welcome');
+      const op = await t.app.inject({ method: 'POST', url: '/api/v1/operations/unapply', headers: bearer(admin), payload: { patchId: 'SUT-FOLLOW', group: 'follow' } });
+      assert.equal(op.statusCode, 201, op.body);
+      const id = op.json().id as string;
+      const res = await fetch(`${base}/api/v1/operations/${id}/follow`, { headers: bearer(auditor) });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+      const command = await c.next('command');
+      assert.equal(command.id, id);
+      const events = readEvents(res, (e) => e.event !== 'progress');
+      await sleep(300);
+      c.send({ type: 'command-ack', commandId: id, outcome: 'done' });
+      const seen = await events;
+      assert.deepEqual(seen[0], { event: 'progress', data: { total: 1, acknowledged: 0, pending: 1, failed: 0 } });
+      assert.deepEqual(seen.at(-1), { event: 'done', data: { total: 1, acknowledged: 1, pending: 0, failed: 0 } });
+      const missing = await fetch(`${base}/api/v1/operations/${randomUUID()}/follow`, { headers: bearer(auditor) });
+      assert.equal(missing.status, 404);
+      assert.equal((await fetch(`${base}/api/v1/operations/${id}/follow`)).status, 401);
+    });
+  });
+}
