@@ -125,11 +125,12 @@ program
   .description('join a fleet: exchange an enrollment token (once) for this agent\'s credential and pin the server\'s root')
   .requiredOption('--server <url>', 'the Suture server, e.g. https://suture.example.com')
   .requiredOption('--token <token>', 'an enrollment token from an admin (suture enrollment-token create)')
-  .action(async (o: { server: string; token: string }) => {
+  .option('--tag <tag>', 'a label the server\'s group rules can match (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+  .action(async (o: { server: string; token: string; tag: string[] }) => {
     const { stateDir } = program.opts<{ stateDir: string }>();
     if (readCredential(stateDir)) throw new AgentError(`already enrolled (${join(stateDir, 'credential.json')}); remove the state dir to enroll again`);
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const r = await enroll({ stateDir, server: o.server, token: o.token, hostname: hostname().slice(0, 253), os: process.platform === 'win32' ? 'windows' : 'linux', version: AGENT_VERSION });
+    const r = await enroll({ stateDir, server: o.server, token: o.token, hostname: hostname().slice(0, 253), os: process.platform === 'win32' ? 'windows' : 'linux', version: AGENT_VERSION, tags: o.tag });
     const rt = runtime();
     rt.pin(r.root);
     await rt.stop();

@@ -11,6 +11,7 @@ import { createDb, type Db } from './db/index.ts';
 import { createAgentHub, type AgentHub } from './lib/agent-hub.ts';
 import { startSweep } from './lib/agent-push.ts';
 import { loadJwtSecret, loadOnlineKey } from './lib/secrets.ts';
+import { auditPlugin } from './plugins/audit.plugin.ts';
 import { authPlugin } from './plugins/auth.plugin.ts';
 import { docsPlugin } from './plugins/docs.plugin.ts';
 import { errorsPlugin } from './plugins/errors.plugin.ts';
@@ -73,6 +74,7 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   await app.register(websocket, { options: { maxPayload: MAX_MESSAGE_BYTES } });
   await app.register(docsPlugin);
   await app.register(authPlugin);
+  await app.register(auditPlugin);
   await app.register(routes);
   return app;
 }

@@ -24,11 +24,11 @@ export const readCredential = (stateDir: string): Credential | undefined => {
 };
 
 /** Exchanges an enrollment token once for this agent's credential and the root to pin. */
-export async function enroll(opts: { stateDir: string; server: string; token: string; hostname: string; os: 'linux' | 'windows'; version: string }): Promise<{ credential: Credential; root: Uint8Array; group: string }> {
+export async function enroll(opts: { stateDir: string; server: string; token: string; hostname: string; os: 'linux' | 'windows'; version: string; tags?: string[] }): Promise<{ credential: Credential; root: Uint8Array; group: string }> {
   const res = await fetch(new URL('/api/v1/agents/enroll', opts.server), {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token: opts.token, hostname: opts.hostname, os: opts.os, arch: 'x86_64', version: opts.version }),
+    body: JSON.stringify({ token: opts.token, hostname: opts.hostname, os: opts.os, arch: 'x86_64', version: opts.version, ...(opts.tags?.length ? { tags: opts.tags } : {}) }),
   });
   const body = (await res.json()) as { agent: { id: string; group: string }; credential: string; root: string; error?: { message: string } };
   if (res.status !== 201) throw new Error(`enrollment refused (${res.status}): ${body.error?.message ?? 'no reason given'}`);

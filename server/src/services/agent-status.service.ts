@@ -19,6 +19,9 @@ export function isOnline(a: { lastSeenAt: Date | null; connectedAt: Date | null;
   return !!a.lastSeenAt && !!a.connectedAt && !a.disconnectedAt && now - a.lastSeenAt.getTime() < ONLINE_WITHIN_MS;
 }
 
+/** The same as `isOnline`, as a database filter. */
+export const onlineWhere = (now = Date.now()) => ({ revokedAt: null, connectedAt: { not: null }, disconnectedAt: null, lastSeenAt: { gt: new Date(now - ONLINE_WITHIN_MS) } });
+
 /**
  * Connection state and per-patch status of agents: each socket's hello stamps `connectedAt`,
  * its close stamps `disconnectedAt` only if no newer connection came since (replicas may see

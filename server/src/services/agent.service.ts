@@ -5,7 +5,8 @@ import type { Db } from '../db/index.ts';
 import { conflict, notFound, unauthorized } from '../lib/errors.ts';
 import type { Principal } from '../lib/permissions.ts';
 import type { RootService } from './root.service.ts';
-import { isOnline, ONLINE_WITHIN_MS } from './agent-status.service.ts';
+import { isOnline, onlineWhere } from './agent-status.service.ts';
+import type { GroupService } from './group.service.ts';
 
 export const ENROLLMENT_PREFIX = 'sut_enr_';
 export const CREDENTIAL_PREFIX = 'sut_agt_';
@@ -15,7 +16,8 @@ const ISSUER = 'suture-server';
 export interface EnrollmentTokenView {
   id: string;
   name: string;
-  group: string;
+  /** null: the group rules decide */
+  group: string | null;
   maxUses: number;
   uses: number;
   expiresAt: string;
@@ -30,6 +32,7 @@ export interface AgentView {
   arch: string;
   version: string;
   group: string;
+  tags: string[];
   enrolledAt: string;
   lastSeenAt: string | null;
   online: boolean;
@@ -38,8 +41,8 @@ export interface AgentView {
   revokedAt: string | null;
 }
 
-type TokenRow = { id: string; name: string; groupName: string; maxUses: number; uses: number; expiresAt: Date; createdAt: Date; revokedAt: Date | null };
-type AgentRow = { id: string; hostname: string; os: string; arch: string; version: string; groupName: string; enrolledAt: Date; lastSeenAt: Date | null; connectedAt: Date | null; disconnectedAt: Date | null; revokedAt: Date | null };
+type TokenRow = { id: string; name: string; groupName: string | null; maxUses: number; uses: number; expiresAt: Date; createdAt: Date; revokedAt: Date | null };
+type AgentRow = { id: string; hostname: string; os: string; arch: string; version: string; groupName: string; tags: string[]; enrolledAt: Date; lastSeenAt: Date | null; connectedAt: Date | null; disconnectedAt: Date | null; revokedAt: Date | null };
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 const tokenView = (t: TokenRow): EnrollmentTokenView => ({
   id: t.id,
@@ -58,6 +61,7 @@ const agentView = (a: AgentRow): AgentView => ({
   arch: a.arch,
   version: a.version,
   group: a.groupName,
+  tags: a.tags,
   enrolledAt: a.enrolledAt.toISOString(),
   lastSeenAt: iso(a.lastSeenAt),
   online: !a.revokedAt && isOnline(a),
@@ -78,19 +82,19 @@ export interface AgentPrincipal {
  * current root; the credential buys short-lived agent JWTs; revoking an agent refuses it from
  * then on (the JWT check re-reads the agent row).
  */
-export function createAgentService(deps: { db: Db; roots: RootService; secret: string; jwtTtlSeconds: number }) {
+export function createAgentService(deps: { db: Db; roots: RootService; groups: GroupService; secret: string; jwtTtlSeconds: number }) {
   const { db } = deps;
   function issue(a: AgentPrincipal): { token: string; expiresAt: string } {
     const token = jwt.sign({ typ: 'agent', grp: a.group }, deps.secret, { algorithm: 'HS256', subject: a.agentId, audience: AUDIENCE, issuer: ISSUER, expiresIn: deps.jwtTtlSeconds });
     return { token, expiresAt: new Date(Date.now() + deps.jwtTtlSeconds * 1000).toISOString() };
   }
   return {
-    async createEnrollmentToken(opts: { creator: Principal; name: string; group: string; maxUses: number; expiresInHours: number }) {
+    async createEnrollmentToken(opts: { creator: Principal; name: string; group?: string; maxUses: number; expiresInHours: number }) {
       const secret = ENROLLMENT_PREFIX + randomBytes(32).toString('base64url');
       const row = await db.prisma.enrollmentToken.create({
         data: {
           name: opts.name,
-          groupName: opts.group,
+          groupName: opts.group ?? null,
           tokenHash: sha256Hex(secret),
           maxUses: opts.maxUses,
           expiresAt: new Date(Date.now() + opts.expiresInHours * 3_600_000),
@@ -115,19 +119,21 @@ export function createAgentService(deps: { db: Db; roots: RootService; secret: s
      * Spends one use of an enrollment token (atomically: two agents racing for the last use get
      * one each of success and refusal) and creates the agent with a fresh credential.
      */
-    async enroll(opts: { token: string; hostname: string; os: string; arch: string; version: string }) {
+    async enroll(opts: { token: string; hostname: string; os: string; arch: string; version: string; tags?: string[] }) {
       const root = await deps.roots.current();
       if (!root) throw conflict('no root has been published yet: an agent needs one to trust anything; publish a root first', 'no-root');
       const credential = CREDENTIAL_PREFIX + randomBytes(32).toString('base64url');
       const agent = await db.prisma.$transaction(async (tx) => {
-        const spent = await tx.$queryRaw<{ id: string; groupName: string }[]>`
+        const spent = await tx.$queryRaw<{ id: string; groupName: string | null }[]>`
           UPDATE "EnrollmentToken" SET "uses" = "uses" + 1
           WHERE "tokenHash" = ${sha256Hex(opts.token)} AND "revokedAt" IS NULL AND "expiresAt" > now() AND "uses" < "maxUses"
           RETURNING "id", "groupName"`;
         const t = spent[0];
         if (!t) throw unauthorized('the enrollment token is unknown, expired, revoked or used up: ask an admin for a new one');
+        const tags = [...new Set(opts.tags ?? [])];
+        const groupName = await deps.groups.resolve({ tokenGroup: t.groupName, os: opts.os, hostname: opts.hostname, tags }, tx);
         return tx.agent.create({
-          data: { hostname: opts.hostname, os: opts.os, arch: opts.arch, version: opts.version, groupName: t.groupName, credentialHash: sha256Hex(credential), enrollmentTokenId: t.id },
+          data: { hostname: opts.hostname, os: opts.os, arch: opts.arch, version: opts.version, groupName, tags, credentialHash: sha256Hex(credential), enrollmentTokenId: t.id },
         });
       });
       return { agent: agentView(agent), credential, root: toBase64(root.bytes) };
@@ -165,8 +171,7 @@ export function createAgentService(deps: { db: Db; roots: RootService; secret: s
     },
 
     async list(opts: { after?: string; limit: number; group?: string; os?: string; status?: 'online' | 'offline' | 'revoked' }): Promise<AgentView[]> {
-      const fresh = new Date(Date.now() - ONLINE_WITHIN_MS);
-      const online = { revokedAt: null, connectedAt: { not: null }, disconnectedAt: null, lastSeenAt: { gt: fresh } };
+      const online = onlineWhere();
       const status =
         opts.status === 'online' ? online
         : opts.status === 'offline' ? { revokedAt: null, NOT: online }

@@ -3,6 +3,8 @@ import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { createAgentService } from './agent.service.ts';
 import { createAgentStatusService } from './agent-status.service.ts';
+import { createGroupService } from './group.service.ts';
+import { createAuditService } from './audit.service.ts';
 import { createFleetService } from './fleet.service.ts';
 import { createOperationService } from './operation.service.ts';
 import { createDesiredService } from './desired.service.ts';
@@ -17,6 +19,7 @@ import { createUserService } from './user.service.ts';
 export function createServices(deps: { db: Db; config: Config; jwtSecret: string; onlineKey: KeyPair }) {
   const { db, config } = deps;
   const roots = createRootService({ db });
+  const groups = createGroupService({ db });
   const manifests = createManifestService({ db, roots, onlineKey: deps.onlineKey, ttlSeconds: config.manifestTtlSeconds });
   return {
     users: createUserService({ db }),
@@ -30,7 +33,9 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
     agentStatus: createAgentStatusService({ db }),
     operations: createOperationService({ db }),
     desired: createDesiredService({ db }),
-    agents: createAgentService({ db, roots, secret: deps.jwtSecret, jwtTtlSeconds: config.agentJwtTtlSeconds }),
+    groups,
+    audit: createAuditService({ db }),
+    agents: createAgentService({ db, roots, groups, secret: deps.jwtSecret, jwtTtlSeconds: config.agentJwtTtlSeconds }),
   };
 }
 export type Services = ReturnType<typeof createServices>;

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Cursor, errors, page } from '../../schemas.ts';
-import { AgentEventSchema, AgentPatchSchema, AgentSchema, GroupName } from './views.ts';
+import { AgentEventSchema, AgentPatchSchema, AgentSchema, GroupName, Tag } from './views.ts';
 
 const Hostname = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 const Secret = Type.String({ minLength: 20, maxLength: 200 });
@@ -24,6 +24,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox = async (app) => {
             os: Type.Union([Type.Literal('linux'), Type.Literal('windows')]),
             arch: Type.Literal('x86_64'),
             version: Type.String({ minLength: 1, maxLength: 50, pattern: '^[0-9A-Za-z.+-]+$' }),
+            tags: Type.Optional(Type.Array(Tag, { maxItems: 32, description: 'labels for group rules' })),
           },
           { additionalProperties: false },
         ),

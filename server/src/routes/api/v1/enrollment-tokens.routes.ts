@@ -11,11 +11,11 @@ export const enrollmentTokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['agents'],
-        summary: 'Create an enrollment token; the secret is returned once and stored only as a hash',
+        summary: 'Create an enrollment token; the secret is returned once and stored only as a hash. Without a group, the group rules place each agent (else the default group)',
         body: Type.Object(
           {
             name: Type.String({ minLength: 1, maxLength: 100 }),
-            group: GroupName,
+            group: Type.Optional(GroupName),
             maxUses: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
             expiresInHours: Type.Integer({ minimum: 1, maximum: 24 * 365 }),
           },

@@ -30,7 +30,7 @@ export const manifestRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/manifests/batch',
     {
-      config: { permission: 'read' },
+      config: { permission: 'read', audit: false },
       bodyLimit: 256 * 1024,
       schema: {
         tags: ['manifests'],

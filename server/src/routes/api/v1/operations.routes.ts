@@ -54,6 +54,7 @@ export const operationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await app.services.operations.markSent({ operationId: op.id, agentIds: sent });
       for (const g of groups) await pushDesired({ hub: app.agentHub, desired: app.services.desired, group: g });
       req.log.info({ operationId: op.id, patchId, scope, targets: op.agentIds.length, sentNow: sent.length }, 'unapply operation');
+      req.audit({ action: 'operation.unapply', targetType: 'patch', targetId: patchId, after: { operationId: op.id, scope, targets: op.agentIds.length, disabledIn: groups } });
       return reply.status(201).send({ id: op.id, targets: op.agentIds.length, sentNow: sent.length });
     },
   );

@@ -20,6 +20,7 @@ export const patchGroupRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req) => {
       const { id, group } = req.params;
       const version = await app.services.desired.enable({ patchId: id, group, byUserId: principalOf(req).userId });
+      req.audit({ action: 'patch.enable', targetType: 'patch', targetId: id, after: { group, enabled: true, version } });
       const sentNow = await pushDesired({ hub: app.agentHub, desired: app.services.desired, group });
       req.log.info({ patchId: id, group, version, sentNow }, 'patch enabled for group');
       return { patchId: id, group, enabled: true, version, sentNow };
@@ -35,6 +36,7 @@ export const patchGroupRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req) => {
       const { id, group } = req.params;
       const version = await app.services.desired.disable({ patchId: id, group });
+      req.audit({ action: 'patch.disable', targetType: 'patch', targetId: id, after: { group, enabled: false, version } });
       const sentNow = await pushDesired({ hub: app.agentHub, desired: app.services.desired, group });
       req.log.info({ patchId: id, group, version, sentNow }, 'patch disabled for group');
       return { patchId: id, group, enabled: false, version, sentNow };

@@ -53,12 +53,13 @@ export const ModuleSchema = Type.Object({
 export const Username = Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$' });
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });
 
+export const Tag = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$', description: 'agent tag (letters, digits, . _ : -)' });
 export const GroupName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'agent group (letters, digits, . _ -)' });
 
 export const EnrollmentTokenSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  group: Type.String(),
+  group: Nullable(Type.String({ description: 'null: the group rules place each agent' })),
   maxUses: Type.Integer(),
   uses: Type.Integer(),
   expiresAt: Type.String(),
@@ -73,6 +74,7 @@ export const AgentSchema = Type.Object({
   arch: Type.String(),
   version: Type.String(),
   group: Type.String(),
+  tags: Type.Array(Type.String()),
   enrolledAt: Type.String(),
   lastSeenAt: Nullable(Type.String()),
   online: Type.Boolean({ description: 'socket open and heard from within 45 s' }),
