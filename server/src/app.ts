@@ -9,7 +9,8 @@ import type { KeyPair } from '@suture/shared/trust';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/index.ts';
 import { createAgentHub, type AgentHub } from './lib/agent-hub.ts';
-import { startSweep } from './lib/agent-push.ts';
+import { pushDesired, startSweep } from './lib/agent-push.ts';
+import { createFleetScheduler } from './lib/fleet-scheduler.ts';
 import { loadJwtSecret, loadOnlineKey } from './lib/secrets.ts';
 import { auditPlugin } from './plugins/audit.plugin.ts';
 import { authPlugin } from './plugins/auth.plugin.ts';
@@ -26,6 +27,7 @@ declare module 'fastify' {
     services: Services;
     onlineKey: KeyPair;
     agentHub: AgentHub;
+    scheduler: ReturnType<typeof createFleetScheduler>;
   }
 }
 
@@ -64,6 +66,16 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   app.addHook('preClose', async () => agentHub.closeAll());
   const sweep = startSweep({ hub: agentHub, operations: app.services.operations, desired: app.services.desired, everyMs: 2000, onError: (err) => app.log.warn({ err }, 'agent sweep failed') });
   app.addHook('onClose', async () => sweep.stop());
+  const scheduler = createFleetScheduler({
+    desired: app.services.desired,
+    rollouts: app.services.rollouts,
+    push: async (groups) => void (await Promise.all(groups.map((group) => pushDesired({ hub: agentHub, desired: app.services.desired, group })))),
+    everyMs: 2000,
+    log: opts.logger.child({ component: 'scheduler' }),
+  });
+  scheduler.start();
+  app.decorate('scheduler', scheduler);
+  app.addHook('onClose', async () => scheduler.stop());
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });

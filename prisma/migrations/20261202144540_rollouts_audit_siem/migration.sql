@@ -39,7 +39,7 @@ CREATE TABLE "Rollout" (
     "patchId" TEXT NOT NULL,
     "status" TEXT NOT NULL,
     "startAt" TIMESTAMP(3) NOT NULL,
-    "stageMinutes" INTEGER NOT NULL,
+    "stageMinutes" DOUBLE PRECISION NOT NULL,
     "minAppliedShare" DOUBLE PRECISION NOT NULL,
     "maxFailures" INTEGER NOT NULL,
     "maxCrashes" INTEGER NOT NULL,

@@ -19,12 +19,42 @@ export function createDesiredService({ db }: { db: Db }) {
     return g.version;
   }
   return {
-    async enable(opts: { patchId: string; group: string; byUserId: string }): Promise<number> {
+    /**
+     * Enables a patch for a group, at once (an earlier delayed enablement becomes immediate) or
+     * from `activeFrom` (a group policy's delay; `activateDue` makes it part of the state then).
+     */
+    async enable(opts: { patchId: string; group: string; byUserId: string | null; activeFrom?: Date }): Promise<number> {
       return db.prisma.$transaction(async (tx) => {
         const p = await tx.patch.findUnique({ where: { id: opts.patchId }, select: { withdrawnAt: true } });
         if (!p || p.withdrawnAt) throw notFound(`no published patch ${opts.patchId}`);
-        await tx.patchEnablement.upsert({ where: { patchId_groupName: { patchId: opts.patchId, groupName: opts.group } }, create: { patchId: opts.patchId, groupName: opts.group, enabledById: opts.byUserId }, update: {} });
+        const activeFrom = opts.activeFrom ?? null;
+        await tx.patchEnablement.upsert({
+          where: { patchId_groupName: { patchId: opts.patchId, groupName: opts.group } },
+          create: { patchId: opts.patchId, groupName: opts.group, enabledById: opts.byUserId, activeFrom },
+          update: activeFrom ? {} : { activeFrom: null },
+        });
         return bump(tx, opts.group);
+      });
+    },
+
+    /** Delayed enablements that are due become part of their group's state; returns the groups that moved. */
+    async activateDue(now = new Date()): Promise<string[]> {
+      return db.prisma.$transaction(async (tx) => {
+        const due = await tx.patchEnablement.findMany({ where: { activeFrom: { lte: now } }, select: { patchId: true, groupName: true } });
+        if (due.length === 0) return [];
+        await tx.patchEnablement.updateMany({ where: { activeFrom: { lte: now } }, data: { activeFrom: null } });
+        const groups = [...new Set(due.map((d) => d.groupName))];
+        for (const g of groups) await bump(tx, g);
+        return groups;
+      });
+    },
+
+    /** Bumps every group that has `patchId` (its content or standing changed, e.g. withdrawn); returns them. */
+    async touchPatch(patchId: string): Promise<string[]> {
+      return db.prisma.$transaction(async (tx) => {
+        const rows = await tx.patchEnablement.findMany({ where: { patchId }, select: { groupName: true } });
+        for (const r of rows) await bump(tx, r.groupName);
+        return rows.map((r) => r.groupName);
       });
     },
 
@@ -53,7 +83,7 @@ export function createDesiredService({ db }: { db: Db }) {
     async forGroup(group: string): Promise<GroupDesired> {
       const [g, rows] = await Promise.all([
         db.prisma.groupState.findUnique({ where: { groupName: group } }),
-        db.prisma.patchEnablement.findMany({ where: { groupName: group, patch: { withdrawnAt: null } }, include: { patch: { select: { envelope: true } } }, orderBy: { patchId: 'asc' } }),
+        db.prisma.patchEnablement.findMany({ where: { groupName: group, activeFrom: null, patch: { withdrawnAt: null } }, include: { patch: { select: { envelope: true } } }, orderBy: { patchId: 'asc' } }),
       ]);
       return { version: g?.version ?? 0, enabled: rows.map((r) => r.patchId), envelopes: rows.map((r) => ({ id: r.patchId, envelope: new Uint8Array(r.patch.envelope) })) };
     },

@@ -5,6 +5,7 @@ import { createAgentService } from './agent.service.ts';
 import { createAgentStatusService } from './agent-status.service.ts';
 import { createGroupService } from './group.service.ts';
 import { createAuditService } from './audit.service.ts';
+import { createRolloutService } from './rollout.service.ts';
 import { createFleetService } from './fleet.service.ts';
 import { createOperationService } from './operation.service.ts';
 import { createDesiredService } from './desired.service.ts';
@@ -21,6 +22,10 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
   const roots = createRootService({ db });
   const groups = createGroupService({ db });
   const manifests = createManifestService({ db, roots, onlineKey: deps.onlineKey, ttlSeconds: config.manifestTtlSeconds });
+  const desired = createDesiredService({ db });
+  const enable = async (o: { patchId: string; groups: string[] }) => {
+    for (const group of o.groups) await desired.enable({ patchId: o.patchId, group, byUserId: null });
+  };
   return {
     users: createUserService({ db }),
     tokens: createTokenService({ db }),
@@ -32,7 +37,8 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
     fleet: createFleetService({ db }),
     agentStatus: createAgentStatusService({ db }),
     operations: createOperationService({ db }),
-    desired: createDesiredService({ db }),
+    desired,
+    rollouts: createRolloutService({ db, groups, enable }),
     groups,
     audit: createAuditService({ db }),
     agents: createAgentService({ db, roots, groups, secret: deps.jwtSecret, jwtTtlSeconds: config.agentJwtTtlSeconds }),

@@ -3,7 +3,7 @@ import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PatchId } from '@suture/shared/schemas';
 import { badRequest } from '../../../lib/errors.ts';
-import { commandMessage, pushDesired } from '../../../lib/agent-push.ts';
+import { unapplyNow } from '../../../lib/unapply.ts';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
 import { errors, Nullable } from '../../schemas.ts';
 import { GroupName } from './views.ts';
@@ -47,15 +47,10 @@ export const operationRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const scope = agentId ? { agentId } : group ? { group } : { fleet: true as const };
       // Taken out means disabled too, or agents would apply it again from their desired state
       // (for one agent: its group keeps the patch; disable it there to keep it out for good).
-      const groups = agentId ? [] : group ? (await app.services.desired.disable({ patchId, group }), [group]) : await app.services.desired.disableEverywhere(patchId);
-      const op = await app.services.operations.createUnapply({ creator: principalOf(req), patchId, scope });
-      // Connected here: at once. Elsewhere (other replicas, offline agents): on connect and by the sweep.
-      const sent = op.agentIds.filter((id) => app.agentHub.send(id, commandMessage({ id: op.id, patchId })));
-      await app.services.operations.markSent({ operationId: op.id, agentIds: sent });
-      for (const g of groups) await pushDesired({ hub: app.agentHub, desired: app.services.desired, group: g });
-      req.log.info({ operationId: op.id, patchId, scope, targets: op.agentIds.length, sentNow: sent.length }, 'unapply operation');
-      req.audit({ action: 'operation.unapply', targetType: 'patch', targetId: patchId, after: { operationId: op.id, scope, targets: op.agentIds.length, disabledIn: groups } });
-      return reply.status(201).send({ id: op.id, targets: op.agentIds.length, sentNow: sent.length });
+      const { disabledIn, ...op } = await unapplyNow(app, { creator: principalOf(req), patchId, scope });
+      req.log.info({ operationId: op.id, patchId, scope, targets: op.targets, sentNow: op.sentNow }, 'unapply operation');
+      req.audit({ action: 'operation.unapply', targetType: 'patch', targetId: patchId, after: { operationId: op.id, scope, targets: op.targets, disabledIn } });
+      return reply.status(201).send(op);
     },
   );
 

@@ -2,6 +2,7 @@ import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Envelope, PatchId, Sha256Hex } from '@suture/shared/schemas';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
+import { pushDesired } from '../../../lib/agent-push.ts';
 import { Cursor, errors, page, sendBytes } from '../../schemas.ts';
 import { PatchSchema } from './views.ts';
 
@@ -24,6 +25,15 @@ export const patchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { patch, created } = await app.services.patches.publish({ envelope: req.body, publishedById: principalOf(req).userId });
       if (created) app.metrics.patchesPublished.inc();
       req.log.info({ patchId: patch.id, release: patch.release, module: patch.moduleSha256, created }, 'patch published');
+      req.audit({ action: 'patch.publish', targetType: 'patch', targetId: patch.id, after: patch });
+      // A new patch: groups whose policy takes this severity enable it (after their delay). A new
+      // release of a known one: groups that have it enabled get the new envelope.
+      const now = Date.now();
+      const groups = created ? await app.services.groups.autoEnabling(patch.severity) : [];
+      for (const g of groups) await app.services.desired.enable({ patchId: patch.id, group: g.name, byUserId: null, ...(g.delayMinutes > 0 ? { activeFrom: new Date(now + g.delayMinutes * 60_000) } : {}) });
+      if (groups.length) req.audit({ action: 'patch.auto-enable', targetType: 'patch', targetId: patch.id, after: { groups } });
+      const moved = created ? groups.filter((g) => g.delayMinutes === 0).map((g) => g.name) : await app.services.desired.touchPatch(patch.id);
+      for (const group of moved) await pushDesired({ hub: app.agentHub, desired: app.services.desired, group });
       return reply.status(created ? 201 : 200).send(patch);
     },
   );
@@ -85,6 +95,9 @@ export const patchRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (req) => {
       const patch = await app.services.patches.withdraw({ id: req.params.id, byUserId: principalOf(req).userId });
       req.log.info({ patchId: patch.id }, 'patch withdrawn');
+      req.audit({ action: 'patch.withdraw', targetType: 'patch', targetId: patch.id, after: { withdrawnAt: patch.withdrawnAt } });
+      // Agents of groups that had it enabled take it out (withdrawn patches leave every desired state).
+      for (const group of await app.services.desired.touchPatch(patch.id)) await pushDesired({ hub: app.agentHub, desired: app.services.desired, group });
       return patch;
     },
   );

@@ -1,0 +1,127 @@
+import Type from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { PatchId } from '@suture/shared/schemas';
+import { unapplyNow } from '../../../lib/unapply.ts';
+import { principalOf } from '../../../plugins/auth.plugin.ts';
+import { Cursor, errors, Nullable, page } from '../../schemas.ts';
+
+const StatusQuery = Type.Union([Type.Literal('scheduled'), Type.Literal('running'), Type.Literal('paused'), Type.Literal('halted'), Type.Literal('completed'), Type.Literal('aborted')]);
+const Criteria = Type.Object(
+  {
+    stageMinutes: Type.Number({ minimum: 0.05, maximum: 7 * 24 * 60, description: 'how long each stage runs before it is judged' }),
+    minAppliedShare: Type.Number({ minimum: 0, maximum: 1, description: 'share of the stage\'s agents that load the module that must have it applied everywhere' }),
+    maxFailures: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'processes that refused or failed the patch in a stage before it halts' }),
+    maxCrashes: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'crashes of patched processes in a stage (on any ring reached so far) before it halts' }),
+  },
+  { additionalProperties: false },
+);
+const Stage = Type.Object({
+  position: Type.Integer(),
+  ring: Type.Integer(),
+  groups: Type.Array(Type.String()),
+  status: Type.String({ description: 'pending | running | passed | halted | aborted' }),
+  startedAt: Nullable(Type.String()),
+  endedAt: Nullable(Type.String()),
+  agents: Type.Integer({ description: 'agents of the stage that load the module' }),
+  applied: Type.Integer({ description: 'of those, agents with the patch applied in every such process' }),
+  failures: Type.Integer(),
+  crashes: Type.Integer(),
+});
+const RolloutSchema = Type.Object({
+  id: Type.String(),
+  patchId: Type.String(),
+  status: Type.String({ description: 'scheduled | running | paused | halted | completed | aborted' }),
+  haltReason: Nullable(Type.String()),
+  startAt: Type.String(),
+  createdAt: Type.String(),
+  endedAt: Nullable(Type.String()),
+  criteria: Criteria,
+  unapplyOnAbort: Type.Boolean(),
+  currentStage: Type.Integer(),
+  stages: Type.Array(Stage),
+});
+const Id = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+/** Staged rollouts through the rings, with automatic brakes; pause, resume, abort. */
+export const rolloutRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/rollouts',
+    {
+      config: { permission: 'publish' },
+      schema: {
+        tags: ['rollouts'],
+        summary: 'Roll a patch out through the rings in order (now or at startAt), stage by stage, halting by itself when a stage misses its criteria',
+        body: Type.Object({ patchId: PatchId, startAt: Type.Optional(Type.String({ format: 'date-time' })), unapplyOnAbort: Type.Optional(Type.Boolean()), ...Criteria.properties }, { additionalProperties: false }),
+        response: { 201: RolloutSchema, ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req, reply) => {
+      const { patchId, startAt, unapplyOnAbort, ...criteria } = req.body;
+      const r = await app.services.rollouts.create({ creator: principalOf(req), patchId, criteria, startAt: startAt ? new Date(startAt) : undefined, unapplyOnAbort });
+      req.audit({ action: 'rollout.create', targetType: 'rollout', targetId: r.id, after: r });
+      await app.scheduler.tick(); // a rollout due now starts now, not at the next pass
+      return reply.status(201).send(await app.services.rollouts.get(r.id));
+    },
+  );
+
+  app.get(
+    '/rollouts',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['rollouts'],
+        summary: 'List rollouts (keyset pagination by id)',
+        querystring: Type.Object({ after: Type.Optional(Type.String({ format: 'uuid' })), limit: Cursor.properties.limit, patchId: Type.Optional(PatchId), status: Type.Optional(StatusQuery) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(RolloutSchema), nextCursor: Nullable(Type.String()) }), ...errors(400, 401, 403) },
+      },
+    },
+    async (req) => page(await app.services.rollouts.list(req.query), req.query.limit, (r) => r.id),
+  );
+
+  app.get(
+    '/rollouts/:id',
+    { config: { permission: 'read' }, schema: { tags: ['rollouts'], summary: 'A rollout with its stages and their figures', params: Id, response: { 200: RolloutSchema, ...errors(401, 403, 404) } } },
+    async (req) => app.services.rollouts.get(req.params.id),
+  );
+
+  for (const action of ['pause', 'resume'] as const)
+    app.post(
+      `/rollouts/:id/${action}`,
+      {
+        config: { permission: 'publish' },
+        schema: { tags: ['rollouts'], summary: action === 'pause' ? 'Pause a rollout (what is enabled stays enabled)' : "Resume a paused or halted rollout (the current stage's wait starts over)", params: Id, response: { 200: RolloutSchema, ...errors(401, 403, 404, 409) } },
+      },
+      async (req) => {
+        const before = await app.services.rollouts.get(req.params.id);
+        const r = await app.services.rollouts[action](req.params.id);
+        req.audit({ action: `rollout.${action}`, targetType: 'rollout', targetId: r.id, before: { status: before.status, haltReason: before.haltReason }, after: { status: r.status } });
+        return r;
+      },
+    );
+
+  app.post(
+    '/rollouts/:id/abort',
+    {
+      config: { permission: 'publish' },
+      schema: {
+        tags: ['rollouts'],
+        summary: 'Abort a rollout for good; with unapply (or unapplyOnAbort) the patch is disabled and taken out of every group the rollout reached',
+        params: Id,
+        body: Nullable(Type.Object({ unapply: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+        response: { 200: Type.Object({ rollout: RolloutSchema, operations: Type.Array(Type.Object({ group: Type.String(), operationId: Type.String() })) }), ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (req) => {
+      const { rollout, enabledGroups } = await app.services.rollouts.abort(req.params.id);
+      const operations: { group: string; operationId: string }[] = [];
+      if (req.body?.unapply ?? rollout.unapplyOnAbort) {
+        for (const group of enabledGroups) {
+          const op = await unapplyNow(app, { creator: principalOf(req), patchId: rollout.patchId, scope: { group } });
+          operations.push({ group, operationId: op.id });
+        }
+      }
+      req.audit({ action: 'rollout.abort', targetType: 'rollout', targetId: rollout.id, after: { status: rollout.status, operations } });
+      return { rollout, operations };
+    },
+  );
+};
