@@ -7,6 +7,7 @@ import { createPatchManager, type PatchEvent } from './patching/patch-manager.ts
 import { hostPlatform, type AgentPlatform } from './platform/agent-platform.ts';
 import { createStateStore } from './patching/state-store.ts';
 import { summarizeHost, type HostSummary } from './fleet/host-summary.ts';
+import { createTrustStore, type DesiredInput } from './fleet/trust-store.ts';
 
 /** A crash this soon after a change counts against the patch. */
 export const CRASH_WINDOW_MS = 60_000;
@@ -26,6 +27,7 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
   const patchDir = join(opts.stateDir, 'patches');
   const rootFile = join(opts.stateDir, 'root.json');
   mkdirSync(patchDir, { recursive: true, mode: 0o700 });
+  const trust = createTrustStore({ stateDir: opts.stateDir, rootFile });
   const engine = opts.engine ?? platform.engine({ stateDir: opts.stateDir });
   const manager = createPatchManager({ engine, inventory: platform.inventory, processes: platform.processes, state, onEvent: opts.onEvent });
 
@@ -140,25 +142,25 @@ export function createAgentRuntime(opts: { stateDir: string; platform?: AgentPla
     },
     /**
      * The server's desired state: exactly these patches enabled here. Each envelope is verified
-     * against the pinned root first (a refused one is reported and skipped); patches no longer
-     * enabled are taken out; what is enabled is applied at once.
+     * with its module's online-signed manifest and the root chain (trust-store.ts) first; a
+     * refused one is reported and skipped, and one already enabled stays as it was. Patches no
+     * longer enabled are taken out; what is enabled is applied at once.
      */
-    async setDesired(patches: { id: string; envelope: Uint8Array }[]): Promise<void> {
+    async setDesired(input: DesiredInput): Promise<void> {
       await lock();
       const keep = new Set<string>();
-      for (const p of patches) {
-        try {
-          const doc = verify(p.envelope);
-          if (doc.id !== p.id) throw new AgentError(`the server sent patch ${doc.id} as ${p.id}`);
-          const file = join(patchDir, `${doc.id}.json`);
-          if (!existsSync(file) || !Buffer.from(readFileSync(file)).equals(Buffer.from(p.envelope))) {
-            writeFileSync(`${file}.tmp`, p.envelope, { mode: 0o600 });
-            renameSync(`${file}.tmp`, file);
-          }
-          keep.add(doc.id);
-        } catch (err) {
-          opts.onEvent?.({ type: 'refused', patchId: p.id, pid: 0, reason: 'verification', detail: (err as Error).message });
+      for (const v of trust.verify(input)) {
+        if (!v.ok) {
+          opts.onEvent?.({ type: 'refused', patchId: v.id, pid: 0, reason: 'verification', detail: `${v.reason}: ${v.detail}`.slice(0, 2000) });
+          if (existsSync(join(patchDir, `${v.id}.json`))) keep.add(v.id); // keep enforcing what was accepted before
+          continue;
         }
+        const file = join(patchDir, `${v.id}.json`);
+        if (!existsSync(file) || !Buffer.from(readFileSync(file)).equals(Buffer.from(v.bytes))) {
+          writeFileSync(`${file}.tmp`, v.bytes, { mode: 0o600 });
+          renameSync(`${file}.tmp`, file);
+        }
+        keep.add(v.id);
       }
       const dropped = readdirSync(patchDir).filter((f) => f.endsWith('.json') && !keep.has(f.slice(0, -5)));
       for (const f of dropped) rmSync(join(patchDir, f), { force: true });

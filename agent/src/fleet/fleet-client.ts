@@ -6,6 +6,9 @@ import { encodeMessage, parseMessage, PROTOCOL_VERSION, type AgentMessage, type 
 import type { PatchEvent } from '../patching/patch-manager.ts';
 import { createOutbox } from './outbox.ts';
 import { inventoryDelta, type HostSummary } from './host-summary.ts';
+import type { DesiredInput } from './trust-store.ts';
+
+const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
 
 /** What `suture-agent enroll` stores (0600): where the server is and who this agent is. */
 export interface Credential {
@@ -49,8 +52,8 @@ export function createFleetClient(opts: {
   hello: Omit<Extract<AgentMessage, { type: 'hello' }>, 'v' | 'type' | 'desiredVersion'>;
   /** runs an unapply command; resolves with the outcome events it produced */
   unapply: (patchId: string) => Promise<PatchEvent[]>;
-  /** enforces the server's desired state (verified envelopes of the enabled patches) */
-  desired: (patches: { id: string; envelope: Uint8Array }[]) => Promise<void>;
+  /** enforces the server's desired state (the enabled patches' envelopes, their modules' manifests, the root chain; verified there) */
+  desired: (input: DesiredInput) => Promise<void>;
   log: (msg: string) => void;
 }) {
   const outbox = createOutbox(opts.stateDir);
@@ -120,7 +123,13 @@ export function createFleetClient(opts: {
         return;
       case 'desired':
         commands = commands.then(() =>
-          opts.desired(m.patches.map((p) => ({ id: p.id, envelope: new Uint8Array(Buffer.from(p.envelope, 'base64')) }))).catch((err) => opts.log(`desired state not enforced: ${(err as Error).message}`)),
+          opts
+            .desired({
+              patches: m.patches.map((p) => ({ id: p.id, envelope: bytes(p.envelope) })),
+              manifests: m.manifests.map((x) => ({ module: x.module, envelope: bytes(x.envelope) })),
+              roots: m.roots.map(bytes),
+            })
+            .catch((err) => opts.log(`desired state not enforced: ${(err as Error).message}`)),
         );
         return;
       case 'token':

@@ -8,7 +8,14 @@ import type { AgentHub } from './agent-hub.ts';
 export const commandMessage = (c: { id: string; patchId: string }): ServerMessage => ({ v: PROTOCOL_VERSION, type: 'command', id: c.id, kind: 'unapply', patchId: c.patchId });
 
 export function desiredMessage(d: Awaited<ReturnType<DesiredService['forGroup']>>): ServerMessage {
-  return { v: PROTOCOL_VERSION, type: 'desired', state: { version: d.version, enabled: d.enabled }, patches: d.envelopes.map((e) => ({ id: e.id, envelope: toBase64(e.envelope) })) };
+  return {
+    v: PROTOCOL_VERSION,
+    type: 'desired',
+    state: { version: d.version, enabled: d.enabled },
+    patches: d.envelopes.map((e) => ({ id: e.id, envelope: toBase64(e.envelope) })),
+    manifests: d.manifests.map((m) => ({ module: m.module, envelope: toBase64(m.envelope) })),
+    roots: d.roots.map(toBase64),
+  };
 }
 
 /**

@@ -1,11 +1,16 @@
 import type { Db } from '../db/index.ts';
+import type { ManifestService } from './manifest.service.ts';
 import { notFound } from '../lib/errors.ts';
 
 export interface GroupDesired {
   version: number;
   enabled: string[];
-  /** the signed envelopes of the enabled patches: the agent verifies each against its root */
+  /** the signed envelopes of the enabled patches: the agent verifies each with its module's manifest */
   envelopes: { id: string; envelope: Uint8Array }[];
+  /** the online-signed manifests of those patches' modules (fresh: re-signed when half their life is gone) */
+  manifests: { module: string; envelope: Uint8Array }[];
+  /** every root version, oldest first (the agent follows the chain from the one it pinned) */
+  roots: Uint8Array[];
 }
 
 /**
@@ -13,7 +18,7 @@ export interface GroupDesired {
  * version in the same transaction, so a replica or an agent holding an older version knows.
  * Withdrawn patches are never part of it.
  */
-export function createDesiredService({ db }: { db: Db }) {
+export function createDesiredService({ db, manifests }: { db: Db; manifests: ManifestService }) {
   async function bump(tx: Parameters<Parameters<Db['prisma']['$transaction']>[0]>[0], group: string): Promise<number> {
     const g = await tx.groupState.upsert({ where: { groupName: group }, create: { groupName: group, version: 1 }, update: { version: { increment: 1 } } });
     return g.version;
@@ -83,9 +88,17 @@ export function createDesiredService({ db }: { db: Db }) {
     async forGroup(group: string): Promise<GroupDesired> {
       const [g, rows] = await Promise.all([
         db.prisma.groupState.findUnique({ where: { groupName: group } }),
-        db.prisma.patchEnablement.findMany({ where: { groupName: group, activeFrom: null, patch: { withdrawnAt: null } }, include: { patch: { select: { envelope: true } } }, orderBy: { patchId: 'asc' } }),
+        db.prisma.patchEnablement.findMany({ where: { groupName: group, activeFrom: null, patch: { withdrawnAt: null } }, include: { patch: { select: { envelope: true, moduleSha256: true } } }, orderBy: { patchId: 'asc' } }),
       ]);
-      return { version: g?.version ?? 0, enabled: rows.map((r) => r.patchId), envelopes: rows.map((r) => ({ id: r.patchId, envelope: new Uint8Array(r.patch.envelope) })) };
+      const signed = await manifests.batch([...new Set(rows.map((r) => r.patch.moduleSha256))]);
+      const roots = await db.prisma.rootVersion.findMany({ orderBy: { version: 'asc' }, select: { envelope: true } });
+      return {
+        version: g?.version ?? 0,
+        enabled: rows.map((r) => r.patchId),
+        envelopes: rows.map((r) => ({ id: r.patchId, envelope: new Uint8Array(r.patch.envelope) })),
+        manifests: [...signed].map(([module, envelope]) => ({ module, envelope })),
+        roots: roots.map((r) => new Uint8Array(r.envelope)),
+      };
     },
   };
 }

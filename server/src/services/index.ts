@@ -22,7 +22,7 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
   const roots = createRootService({ db });
   const groups = createGroupService({ db });
   const manifests = createManifestService({ db, roots, onlineKey: deps.onlineKey, ttlSeconds: config.manifestTtlSeconds });
-  const desired = createDesiredService({ db });
+  const desired = createDesiredService({ db, manifests });
   const enable = async (o: { patchId: string; groups: string[] }) => {
     for (const group of o.groups) await desired.enable({ patchId: o.patchId, group, byUserId: null });
   };

@@ -103,6 +103,10 @@ export const Welcome = msg('welcome', { agentId: Uuid, group: Type.String({ maxL
 export const Desired = msg('desired', {
   state: DesiredState,
   patches: Type.Array(Type.Object({ id: PatchId, envelope: Base64 }, { additionalProperties: false }), { maxItems: 10_000 }),
+  /** the online-signed manifest of each module those patches fix: freshness, rollback and release checks (verifyUpdate) */
+  manifests: Type.Array(Type.Object({ module: Sha256Hex, envelope: Base64 }, { additionalProperties: false }), { maxItems: 10_000 }),
+  /** every root version the server has, oldest first: the agent follows the chain from the one it pinned */
+  roots: Type.Array(Base64, { maxItems: 100 }),
 });
 /** Stored ids: the agent may forget these events (drop them from its outbox). */
 export const EventsAck = msg('events-ack', { ids: Type.Array(Uuid, { maxItems: 1000 }) });
