@@ -138,14 +138,13 @@ export function createSinkRunner(deps: SinkRunnerDeps) {
     while (!signal.aborted) {
       await saveIfNeeded(w);
       if (!w.batch) {
-        let fetched: SiemEvent[];
+        let batch: SiemEvent[];
         try {
-          fetched = await deps.fetchAfter(w.cursor, batchSize);
+          batch = ordered(await deps.fetchAfter(w.cursor, batchSize), w.cursor);
         } catch (err) {
           await sleep(failed(w, err, 'fetchAfter'), signal);
           continue;
         }
-        const batch = ordered(fetched, w.cursor);
         if (batch.length === 0) {
           w.status.state = 'idle';
           w.status.lagMs = 0;

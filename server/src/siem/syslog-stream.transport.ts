@@ -55,7 +55,7 @@ export function createStreamTransport(opts: StreamTransportOptions): SyslogTrans
     s.destroy();
   }
 
-  function open(): Promise<Socket> {
+  function open(signal: AbortSignal | undefined): Promise<Socket> {
     return new Promise<Socket>((resolve, reject) => {
       const t = opts.tls;
       const s: Socket | TLSSocket = t
@@ -72,14 +72,19 @@ export function createStreamTransport(opts: StreamTransportOptions): SyslogTrans
           })
         : netConnect({ host: opts.host, port: opts.port });
       const timer = setTimeout(() => fail(new TransportError(`connect to ${what} timed out after ${connectTimeoutMs} ms`)), connectTimeoutMs);
+      const onAbort = () => fail(new TransportError(`connect to ${what} stopped`));
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
       function fail(err: Error): void {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         s.destroy();
         reject(err instanceof TransportError ? err : new TransportError(`connect to ${what} failed: ${err.message}`, { cause: err }));
       }
       s.once('error', fail);
       s.once(t ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         s.off('error', fail);
         s.on('error', () => drop(s)); // the next send sees no socket and reconnects
         s.on('end', () => drop(s));
@@ -92,20 +97,22 @@ export function createStreamTransport(opts: StreamTransportOptions): SyslogTrans
     });
   }
 
-  async function current(): Promise<Socket> {
+  async function current(signal: AbortSignal | undefined): Promise<Socket> {
     // Let already-queued socket events ('end', 'close', 'error') run first, so a connection
     // the receiver closed since the last batch is not written into.
     await new Promise((r) => setImmediate(r));
     if (socket && !socket.destroyed && socket.writable) return socket;
-    socket = await open();
+    socket = await open(signal);
     return socket;
   }
 
   return {
-    async send(messages) {
+    async send(messages, signal) {
       if (messages.length === 0) return;
-      const s = await current();
+      if (signal?.aborted) throw new TransportError(`send to ${what} stopped`);
+      const s = await current(signal);
       const data = Buffer.concat(messages.map(frameOctetCounted));
+      if (signal?.aborted) throw new TransportError(`send to ${what} stopped`);
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           drop(s);
@@ -115,13 +122,18 @@ export function createStreamTransport(opts: StreamTransportOptions): SyslogTrans
           clearTimeout(timer);
           reject(new TransportError(`connection to ${what} closed during a write`));
         };
+        const onAbort = () => drop(s); // stop(): the batch is re-sent after the next start
         s.once('close', onClose);
+        signal?.addEventListener('abort', onAbort, { once: true });
         s.write(data, (err) => {
           clearTimeout(timer);
           s.off('close', onClose);
-          if (err) {
+          signal?.removeEventListener('abort', onAbort);
+          // Node calls back without an error for a write cut off by destroy() (peer reset, timeout,
+          // abort): a destroyed socket means the batch may not have reached the kernel.
+          if (err || s.destroyed) {
             drop(s);
-            reject(new TransportError(`write to ${what} failed: ${err.message}`, { cause: err }));
+            reject(new TransportError(`write to ${what} failed: ${err?.message ?? 'connection closed'}`, { cause: err }));
           } else resolve();
         });
       });

@@ -10,8 +10,8 @@ export interface UdpTransportOptions {
 }
 
 export interface SyslogTransport {
-  /** Sends every message in order; resolves when each has been handed to the OS. */
-  send(messages: Buffer[]): Promise<void>;
+  /** Sends every message in order; resolves when each has been handed to the OS. An aborted signal cuts it short (rejects). */
+  send(messages: Buffer[], signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -43,13 +43,14 @@ export function createUdpTransport(opts: UdpTransportOptions): SyslogTransport {
   }
 
   return {
-    async send(messages) {
+    async send(messages, signal) {
       for (const m of messages) {
         if (m.length > opts.maxDatagramBytes) throw new RangeError(`syslog message of ${m.length} octets exceeds the ${opts.maxDatagramBytes}-octet datagram cap`);
       }
       const { socket: s, address: a } = await open();
       try {
         for (const m of messages) {
+          if (signal?.aborted) throw new Error('syslog send stopped');
           await new Promise<void>((resolve, reject) => s.send(m, opts.port, a, (err) => (err ? reject(err) : resolve())));
         }
         if (lastError) throw lastError;

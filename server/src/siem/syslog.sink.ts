@@ -50,8 +50,8 @@ export function createSyslogSink(deps: SyslogSinkDeps): Sink {
   return {
     name: c.name,
     type: c.type,
-    async deliver(events) {
-      await transport.send(events.map(format));
+    async deliver(events, signal) {
+      await transport.send(events.map(format), signal);
     },
     close: () => transport.close(),
   };
