@@ -20,3 +20,7 @@ export { sutureEventToSyslog, formatSyslog, FACILITIES, DEFAULT_ENTERPRISE_ID } 
 export { verifyWebhookSignature, signatureHeader, computeSignature, SIGNATURE_HEADER, type VerifyResult } from './webhook-signature.ts';
 export { createSinkFromConfig, type SinkFactoryDeps } from './sink.factory.ts';
 export { DeliveryError, type Sink } from './sink.ts';
+export { createSyslogSink, type SyslogSinkDeps } from './syslog.sink.ts';
+export { createWebhookSink, batchIdOf, type WebhookSinkDeps } from './webhook.sink.ts';
+export { createStreamTransport, frameOctetCounted, TransportError, type StreamTransportOptions, type StreamTlsOptions } from './syslog-stream.transport.ts';
+export { createUdpTransport, type SyslogTransport, type UdpTransportOptions } from './syslog-udp.transport.ts';
