@@ -11,6 +11,7 @@ import { createDb, type Db } from './db/index.ts';
 import { createAgentHub, type AgentHub } from './lib/agent-hub.ts';
 import { pushDesired, startSweep } from './lib/agent-push.ts';
 import { createFleetScheduler } from './lib/fleet-scheduler.ts';
+import { createSiemDelivery, type SiemDelivery } from './lib/siem-delivery.ts';
 import { loadJwtSecret, loadOnlineKey } from './lib/secrets.ts';
 import { auditPlugin } from './plugins/audit.plugin.ts';
 import { authPlugin } from './plugins/auth.plugin.ts';
@@ -28,9 +29,11 @@ declare module 'fastify' {
     onlineKey: KeyPair;
     agentHub: AgentHub;
     scheduler: ReturnType<typeof createFleetScheduler>;
+    siem: SiemDelivery;
   }
 }
 
+const SERVER_VERSION = '0.1.0';
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
@@ -76,6 +79,10 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   scheduler.start();
   app.decorate('scheduler', scheduler);
   app.addHook('onClose', async () => scheduler.stop());
+  const siem = createSiemDelivery({ sinks: app.services.siemSinks, logger: opts.logger.child({ component: 'siem' }), productVersion: SERVER_VERSION, enabled: config.siemDelivery });
+  app.decorate('siem', siem);
+  void siem.start();
+  app.addHook('onClose', async () => siem.stop());
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });

@@ -22,6 +22,8 @@ const EnvSchema = Type.Object({
   MANIFEST_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 7 * 86_400, default: 3600 }),
   LOGIN_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
   TRUST_PROXY: Type.Boolean({ default: false }),
+  /** push events to the configured SIEM sinks from this replica (with several replicas, turn it on in one) */
+  SIEM_DELIVERY: Type.Boolean({ default: true }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
@@ -42,6 +44,7 @@ export interface Config {
   manifestTtlSeconds: number;
   loginRateLimitPerMinute: number;
   trustProxy: boolean;
+  siemDelivery: boolean;
   logLevel: string;
 }
 
@@ -56,7 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const v = env[key];
     if (v === undefined || v === '') continue;
     if (numeric.has(key)) raw[key] = /^\d+$/.test(v) ? Number(v) : v;
-    else if (key === 'TRUST_PROXY') raw[key] = v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v;
+    else if (key === 'TRUST_PROXY' || key === 'SIEM_DELIVERY') raw[key] = v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v;
     else raw[key] = v;
   }
   const withDefaults = compiled.Default(raw) as Record<string, unknown>;
@@ -79,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     manifestTtlSeconds: e.MANIFEST_TTL_SECONDS,
     loginRateLimitPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,
     trustProxy: e.TRUST_PROXY,
+    siemDelivery: e.SIEM_DELIVERY,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -15,11 +15,12 @@ import { patchGroupRoutes } from './api/v1/patch-groups.routes.ts';
 import { groupRoutes } from './api/v1/groups.routes.ts';
 import { auditRoutes } from './api/v1/audit.routes.ts';
 import { rolloutRoutes } from './api/v1/rollouts.routes.ts';
+import { siemSinkRoutes } from './api/v1/siem-sinks.routes.ts';
 
 /** A route's file is found from its URL: /api/v1/<name> lives in routes/api/v1/<name>.routes.ts. */
 export const routes: FastifyPluginAsync = async (app) => {
   await app.register(healthRoutes);
-  for (const r of [authRoutes, userRoutes, tokenRoutes, rootRoutes, patchRoutes, moduleRoutes, manifestRoutes, enrollmentTokenRoutes, agentRoutes, agentSocketRoutes, operationRoutes, patchGroupRoutes, groupRoutes, auditRoutes, rolloutRoutes]) {
+  for (const r of [authRoutes, userRoutes, tokenRoutes, rootRoutes, patchRoutes, moduleRoutes, manifestRoutes, enrollmentTokenRoutes, agentRoutes, agentSocketRoutes, operationRoutes, patchGroupRoutes, groupRoutes, auditRoutes, rolloutRoutes, siemSinkRoutes]) {
     await app.register(r, { prefix: '/api/v1' });
   }
 };

@@ -6,6 +6,7 @@ import { createAgentStatusService } from './agent-status.service.ts';
 import { createGroupService } from './group.service.ts';
 import { createAuditService } from './audit.service.ts';
 import { createRolloutService } from './rollout.service.ts';
+import { createSiemSinkService } from './siem-sink.service.ts';
 import { createFleetService } from './fleet.service.ts';
 import { createOperationService } from './operation.service.ts';
 import { createDesiredService } from './desired.service.ts';
@@ -41,6 +42,7 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
     rollouts: createRolloutService({ db, groups, enable }),
     groups,
     audit: createAuditService({ db }),
+    siemSinks: createSiemSinkService({ db }),
     agents: createAgentService({ db, roots, groups, secret: deps.jwtSecret, jwtTtlSeconds: config.agentJwtTtlSeconds }),
   };
 }

@@ -100,6 +100,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
             return app.services.agentStatus.recordPatchStatus(agent.agentId, m.patches);
           case 'events':
             send({ v: PROTOCOL_VERSION, type: 'events-ack', ids: await app.services.fleet.recordEvents(agent.agentId, m.events) });
+            app.siem.notify(); // SIEM sinks pick them up now rather than at their next poll
             return;
           case 'renew-token': {
             // Re-checked: a revoked agent gets nothing, and its socket is closed.
