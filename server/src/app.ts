@@ -18,6 +18,7 @@ import { authPlugin } from './plugins/auth.plugin.ts';
 import { docsPlugin } from './plugins/docs.plugin.ts';
 import { errorsPlugin } from './plugins/errors.plugin.ts';
 import { metricsPlugin } from './plugins/metrics.plugin.ts';
+import { webPlugin } from './plugins/web.plugin.ts';
 import { routes } from './routes/index.ts';
 import { createServices, type Services } from './services/index.ts';
 
@@ -95,5 +96,6 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   await app.register(authPlugin);
   await app.register(auditPlugin);
   await app.register(routes);
+  await app.register(webPlugin);
   return app;
 }

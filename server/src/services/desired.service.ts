@@ -80,6 +80,12 @@ export function createDesiredService({ db, manifests }: { db: Db; manifests: Man
       });
     },
 
+    /** The groups that have a patch enabled (activeFrom: a group policy's delay runs until then). */
+    async enabledGroups(patchId: string): Promise<{ group: string; enabledAt: Date; activeFrom: Date | null }[]> {
+      const rows = await db.prisma.patchEnablement.findMany({ where: { patchId }, orderBy: { groupName: 'asc' } });
+      return rows.map((r) => ({ group: r.groupName, enabledAt: r.enabledAt, activeFrom: r.activeFrom }));
+    },
+
     async versions(groups: string[]): Promise<Map<string, number>> {
       const rows = await db.prisma.groupState.findMany({ where: { groupName: { in: groups } } });
       return new Map(rows.map((r) => [r.groupName, r.version]));

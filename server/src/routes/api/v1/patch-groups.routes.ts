@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PatchId } from '@suture/shared/schemas';
 import { pushDesired } from '../../../lib/agent-push.ts';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
-import { errors } from '../../schemas.ts';
+import { errors, Nullable } from '../../schemas.ts';
 import { GroupName } from './views.ts';
 
 const Params = Type.Object({ id: PatchId, group: GroupName });
@@ -11,6 +11,27 @@ const Result = Type.Object({ patchId: Type.String(), group: Type.String(), enabl
 
 /** Enable or disable a patch for an agent group; connected agents of the group get the new desired state at once. */
 export const patchGroupRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/patches/:id/groups',
+    {
+      config: { permission: 'read' },
+      schema: {
+        tags: ['patches'],
+        summary: 'The agent groups a patch is enabled for',
+        params: Type.Object({ id: PatchId }),
+        response: {
+          200: Type.Object({ items: Type.Array(Type.Object({ group: Type.String(), enabledAt: Type.String(), activeFrom: Nullable(Type.String({ description: "a group policy's delay: part of the group's state from then" })) })) }),
+          ...errors(401, 403, 404),
+        },
+      },
+    },
+    async (req) => {
+      await app.services.patches.get(req.params.id); // 404 for an unknown patch
+      const rows = await app.services.desired.enabledGroups(req.params.id);
+      return { items: rows.map((r) => ({ group: r.group, enabledAt: r.enabledAt.toISOString(), activeFrom: r.activeFrom?.toISOString() ?? null })) };
+    },
+  );
+
   app.put(
     '/patches/:id/groups/:group',
     {
