@@ -131,6 +131,33 @@ test('the daemon patches a library loaded later and a process started later, ado
   assert.equal(await fresh.probe(), FLAWED);
 });
 
+test('a process held by another tracer is retried on a back-off, and patched once the tracer lets go', { skip }, async () => {
+  const state = join(dir, 'state-traced');
+  const file = await patchFile('SUT-traced', targets.pie, flawPatchlets(targets.pie.checkLenRva)['in-place']);
+  const r = await start('pie');
+  const tracer = await import('./engines/linux-ptrace/ptrace.ts');
+  tracer.seizeAndStop(r.pid); // this test process is now its tracer, as a debugger would be
+  let held = true;
+  try {
+    await agent(state, 'apply', file, '--root', join(dir, 'root.json'));
+    const d = spawn(process.execPath, ['--import', 'tsx', main, '--state-dir', state, 'run', '--interval', '300'], { stdio: 'ignore' });
+    daemons.push(d);
+    await sleep(1500);
+    const refused = JSON.parse((await agent(state, 'status')).stdout).refused.filter((x: { pid: number }) => x.pid === r.pid);
+    assert.ok(refused.length >= 1 && refused.every((x: { reason: string }) => x.reason === 'already-traced'), 'refused while traced, with the reason');
+    assert.ok(refused.length <= 3, `retried on a back-off, not on every scan (${refused.length} attempts in 1.5 s at 300 ms scans)`);
+    tracer.detach(r.pid);
+    held = false;
+    await until('patched once the tracer has let go', async () => (await r.probe()) === FIXED, 15_000);
+    d.kill('SIGTERM');
+    await new Promise((res) => d.once('exit', res));
+    await agent(state, 'unapply', file);
+    assert.equal(await r.probe(), FLAWED);
+  } finally {
+    if (held) tracer.detach(r.pid);
+  }
+});
+
 test('SIGKILL of the agent in the middle of a run leaves every target running, fully patched or fully original', { skip }, async () => {
   const rva = targets.shared.checkLenRva;
   // Two patchlets in one patch: the detour fix, and the accept path's `mov $1,%eax` rewritten as

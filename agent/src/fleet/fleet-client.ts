@@ -167,8 +167,10 @@ export function createFleetClient(opts: {
     },
     /** Records an outcome (persisted) and sends it when connected. */
     report(e: PatchEvent): void {
-      outbox.addOutcome(e, activeCommand);
-      flush();
+      const stored = outbox.addOutcome(e, activeCommand);
+      // Only the new one: everything pending before went out on welcome (or with an earlier
+      // report) and is re-sent on the next connect until acknowledged.
+      if (welcomed) send({ v: PROTOCOL_VERSION, type: 'events', events: [stored] });
     },
     async start(): Promise<void> {
       for (let attempt = 0; !stopped; attempt++) {

@@ -16,6 +16,10 @@ export interface PatchEvent {
   detail?: string;
 }
 
+/** First wait before a busy, traced or failed apply is tried again; it doubles up to the cap. */
+const RETRY_FIRST_MS = 2_000;
+const RETRY_MAX_MS = 60_000;
+
 /** Linux or Windows inventory: the Windows one reports the same shapes (with PE modules only). */
 export interface Inventory {
   scan(): Promise<{ processes: ProcessModules[] }>;
@@ -35,6 +39,15 @@ export function createPatchManager(opts: { engine: Engine; inventory: Inventory;
   let patches = new Map<string, PatchDocument>();
   const key = (patchId: string, pid: number, startTime: bigint | string) => `${patchId}/${pid}/${startTime}`;
   const appliedKeys = () => new Set(state.get().applied.map((r) => key(r.patchId, r.pid, r.startTime)));
+  // Outcomes that can change by themselves (a thread inside the region, a tracer that lets go,
+  // a transient failure) are tried again on a back-off per patch and process; other refusals
+  // (unexpected bytes, unsafe, no space, access denied) hold for the life of the process.
+  const retry = new Map<string, { attempts: number; nextAt: number }>();
+  const transient = (out: Awaited<ReturnType<Engine['apply']>>) => out.outcome === 'busy' || out.outcome === 'failed' || (out.outcome === 'refused' && out.reason === 'already-traced');
+  const backOff = (k: string) => {
+    const attempts = (retry.get(k)?.attempts ?? 0) + 1;
+    retry.set(k, { attempts, nextAt: Date.now() + Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (attempts - 1)) });
+  };
 
   /** What memory says about `doc` in a module of a process: applied (with record), original, or neither. */
   function inspect(doc: PatchDocument, proc: ProcessModules, module: LoadedModule): { state: 'applied'; record: AppliedRecord } | { state: 'original' | 'mixed' } {
@@ -68,6 +81,11 @@ export function createPatchManager(opts: { engine: Engine; inventory: Inventory;
         done.push({ i: intents[n]!, doc, module, out });
       }
     } finally {
+      for (const { i, out } of done) {
+        const k = key(i.patchId, i.pid, i.startTime);
+        if (transient(out)) backOff(k);
+        else retry.delete(k);
+      }
       state.update((s) => {
         for (const { i, doc, module, out } of done) {
           s.intents = s.intents.filter((x) => !state.same(x, i));
@@ -124,19 +142,24 @@ export function createPatchManager(opts: { engine: Engine; inventory: Inventory;
     async enforce(processes?: ProcessModules[]): Promise<void> {
       const procs = processes ?? (await opts.inventory.scan()).processes;
       const have = appliedKeys();
-      const tried = new Set(state.get().refused.filter((r) => r.outcome === 'refused').map((r) => key(r.patchId, r.pid, r.startTime)));
+      const tried = new Set(state.get().refused.filter((r) => r.outcome === 'refused' && r.reason !== 'already-traced').map((r) => key(r.patchId, r.pid, r.startTime)));
+      const now = Date.now();
       const work: Parameters<typeof applyAll>[0] = [];
+      const seen = new Set<string>();
       for (const p of procs) {
         if (p.pid === process.pid) continue;
         for (const m of p.modules) {
           for (const doc of patches.values()) {
             if (doc.module.sha256 !== m.sha256 || state.get().stopped[doc.id]) continue;
             const k = key(doc.id, p.pid, p.startTime);
+            seen.add(k);
             if (have.has(k) || tried.has(k)) continue; // applied, or refused for good in this process
+            if ((retry.get(k)?.nextAt ?? 0) > now) continue; // busy, traced or failed: not yet time to try again
             work.push({ doc, proc: p, module: m });
           }
         }
       }
+      for (const k of retry.keys()) if (!seen.has(k)) retry.delete(k); // the process (or the patch) is gone
       await applyAll(work);
     },
 

@@ -11,25 +11,33 @@ import type { RolloutService } from '../services/rollout.service.ts';
  */
 export function createFleetScheduler(opts: { desired: DesiredService; rollouts: RolloutService; push: (groups: string[]) => Promise<void>; everyMs: number; log: Logger }) {
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  async function tick(): Promise<void> {
+  let queued = false;
+  // One pass at a time, whoever asks (the timer, or a route that wants a rollout due now to start now).
+  let chain: Promise<void> = Promise.resolve();
+  async function pass(): Promise<void> {
     const groups = new Set([...(await opts.desired.activateDue()), ...(await opts.rollouts.advance())]);
     if (groups.size) await opts.push([...groups]);
+  }
+  function tick(): Promise<void> {
+    const run = chain.then(pass);
+    chain = run.catch(() => undefined);
+    return run;
   }
   return {
     tick,
     start(): void {
       timer = setInterval(() => {
-        if (running) return;
-        running = tick()
+        if (queued) return;
+        queued = true;
+        tick()
           .catch((err) => opts.log.warn({ err }, 'scheduler pass failed; trying again at the next one'))
-          .finally(() => (running = undefined));
+          .finally(() => (queued = false));
       }, opts.everyMs);
       timer.unref();
     },
     async stop(): Promise<void> {
       clearInterval(timer);
-      await running;
+      await chain;
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Db } from '../db/index.ts';
 import type { ManifestService } from './manifest.service.ts';
-import { notFound } from '../lib/errors.ts';
+import { AppError, notFound } from '../lib/errors.ts';
 
 export interface GroupDesired {
   version: number;
@@ -96,7 +96,12 @@ export function createDesiredService({ db, manifests }: { db: Db; manifests: Man
         db.prisma.groupState.findUnique({ where: { groupName: group } }),
         db.prisma.patchEnablement.findMany({ where: { groupName: group, activeFrom: null, patch: { withdrawnAt: null } }, include: { patch: { select: { envelope: true, moduleSha256: true } } }, orderBy: { patchId: 'asc' } }),
       ]);
-      const signed = await manifests.batch([...new Set(rows.map((r) => r.patch.moduleSha256))]);
+      // A root that no longer names this server's online key: agents would refuse our manifests,
+      // but they must still learn what is disabled or withdrawn, so the state goes out without them.
+      const signed = await manifests.batch([...new Set(rows.map((r) => r.patch.moduleSha256))]).catch((err: unknown) => {
+        if (err instanceof AppError && err.code === 'online-key-not-in-root') return new Map<string, Uint8Array>();
+        throw err;
+      });
       const roots = await db.prisma.rootVersion.findMany({ orderBy: { version: 'asc' }, select: { envelope: true } });
       return {
         version: g?.version ?? 0,

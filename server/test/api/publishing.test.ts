@@ -152,6 +152,9 @@ for (const kind of dbKinds()) {
     });
 
     test('root rotation needs both thresholds; a root that drops the online key stops manifests with a clear error', async () => {
+      assert.equal((await publish(signDocument('patch', patchDoc({ id: 'SUT-R-1', moduleSha256: MOD_A }), [trust.publisher]))).statusCode, 201);
+      await t.app.services.desired.enable({ patchId: 'SUT-R-1', group: 'rot', byUserId: null });
+      assert.equal((await t.app.services.desired.forGroup('rot')).manifests.length, 1);
       const newRootKey = generateKeyPair();
       const doc2 = rootDoc({ root: [newRootKey], publisher: [trust.publisher], online: [generateKeyPair()], version: 2 });
       const onlyNew = signDocument('root', doc2, [newRootKey]);
@@ -161,6 +164,11 @@ for (const kind of dbKinds()) {
       assert.equal((await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: both })).statusCode, 200);
       const m = await t.app.inject({ url: `/api/v1/manifests/${MOD_A}`, headers: bearer(operator) });
       expectError(m, 409, 'online-key-not-in-root');
+      // Agents still get their desired state (disables and withdrawals must reach them), without
+      // manifests they would refuse anyway: each patch is then refused by the agent with the reason.
+      const d = await t.app.services.desired.forGroup('rot');
+      assert.deepEqual(d.enabled, ['SUT-R-1']);
+      assert.deepEqual(d.manifests, []);
     });
   });
 }

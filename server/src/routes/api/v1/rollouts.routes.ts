@@ -59,7 +59,9 @@ export const rolloutRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { patchId, startAt, unapplyOnAbort, ...criteria } = req.body;
       const r = await app.services.rollouts.create({ creator: principalOf(req), patchId, criteria, startAt: startAt ? new Date(startAt) : undefined, unapplyOnAbort });
       req.audit({ action: 'rollout.create', targetType: 'rollout', targetId: r.id, after: r });
-      await app.scheduler.tick(); // a rollout due now starts now, not at the next pass
+      // A rollout due now starts now, not at the next pass; if this pass fails, the next one retries
+      // (the rollout is stored either way).
+      await app.scheduler.tick().catch((err) => req.log.warn({ err, rolloutId: r.id }, 'first scheduler pass for the new rollout failed; the next pass retries'));
       return reply.status(201).send(await app.services.rollouts.get(r.id));
     },
   );
