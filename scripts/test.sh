@@ -10,6 +10,7 @@ command -v gcc >/dev/null || need_apt+=(gcc)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need_apt+=(gcc-mingw-w64-x86-64-win32)
 command -v nm >/dev/null || need_apt+=(binutils)
 command -v wine >/dev/null || need_apt+=(wine wine64)
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "==> installing ${need_apt[*]} (apt)"

@@ -1,6 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { SPEC_VERSION, type PatchDocument, type RootDocument } from '@suture/shared/schemas';
+import { envelopeBytes, generateKeyPair, signDocument, type KeyPair } from '@suture/shared/trust';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cliEntry = fileURLToPath(new URL('../../cli/src/main.ts', import.meta.url));
@@ -86,4 +88,66 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
         proc.kill('SIGTERM');
       }),
   };
+}
+
+/** Logs in through the API; returns the session token. */
+export async function login(url: string, username: string, password: string): Promise<string> {
+  const res = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
+/** A JSON API client for a running server, authenticated with `token`. */
+export function apiClient(url: string, token: string) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
+    const raw = body instanceof Uint8Array;
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : raw ? Buffer.from(body) : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : null };
+  };
+}
+
+/**
+ * Makes the server trusted end to end: a root (version 1) naming a fresh root key, a fresh
+ * publisher key and the server's online key, uploaded with `token` (admin). Returns the publisher key.
+ */
+export async function publishRoot(url: string, token: string): Promise<KeyPair> {
+  const api = apiClient(url, token);
+  const online = (await api('GET', '/api/v1/keys/online')).json as { keyid: string; public: string };
+  const [rootKey, publisher] = [generateKeyPair(), generateKeyPair()];
+  const doc: RootDocument = {
+    type: 'root', specVersion: SPEC_VERSION, version: 1, expires: new Date(Date.now() + 86_400_000).toISOString(),
+    keys: Object.fromEntries([rootKey, publisher, { keyid: online.keyid, publicKey: online.public }].map((k) => [k.keyid, { keytype: 'ed25519' as const, public: k.publicKey }])),
+    roles: { root: { keyids: [rootKey.keyid], threshold: 1 }, publisher: { keyids: [publisher.keyid], threshold: 1 }, online: { keyids: [online.keyid], threshold: 1 } },
+  };
+  const put = await api('PUT', '/api/v1/root', envelopeBytes(signDocument('root', doc, [rootKey])));
+  if (put.status !== 200) throw new Error(`uploading the root failed: ${put.status} ${JSON.stringify(put.json)}`);
+  return publisher;
+}
+
+/** Signs `doc` with `publisher` and publishes it; returns the patch as the server stored it. */
+export async function publishPatch(url: string, token: string, doc: PatchDocument, publisher: KeyPair): Promise<{ id: string }> {
+  const res = await apiClient(url, token)('POST', '/api/v1/patches', envelopeBytes(signDocument('patch', doc, [publisher])));
+  if (res.status !== 201) throw new Error(`publishing ${doc.id} failed: ${res.status} ${JSON.stringify(res.json)}`);
+  return res.json;
+}
+
+const agentEntry = fileURLToPath(new URL('../../agent/src/main.ts', import.meta.url));
+
+/** Enrolls a real agent (`suture-agent enroll`) with an enrollment token for `group`; returns its id and state dir. */
+export async function enrollAgent(opts: { url: string; token: string; group: string; stateDir: string }): Promise<string> {
+  const tok = await apiClient(opts.url, opts.token)('POST', '/api/v1/enrollment-tokens', { name: `e2e-${opts.group}`, group: opts.group, maxUses: 1, expiresInHours: 1 });
+  if (tok.status !== 201) throw new Error(`creating an enrollment token failed: ${tok.status} ${JSON.stringify(tok.json)}`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', agentEntry, '--state-dir', opts.stateDir, '--json', 'enroll', '--server', opts.url, '--token', tok.json.token], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`suture-agent enroll failed (${r.status}): ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { agentId: string }).agentId;
+}
+
+/** Runs the real agent daemon (`suture-agent run`) on `stateDir`. */
+export function runAgent(stateDir: string): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', agentEntry, '--state-dir', stateDir, 'run', '--interval', '500'], { cwd: repoRoot, stdio: 'ignore' });
 }
