@@ -107,7 +107,8 @@ describe('dashboard in a real browser: log in, agent appears, roll out, unapply 
     await b.shot('03-agents');
     await row.getByRole('link', { name: hostname() }).click();
     await page.getByRole('heading', { name: hostname() }).waitFor();
-    const mod = page.locator('tr', { hasText: lib.identity.name });
+    await page.getByLabel('filter modules').fill(lib.identity.name);
+    const mod = page.locator('table.modules tr', { hasText: lib.identity.name });
     await mod.waitFor({ timeout: 15_000 });
     assert.match(await mod.innerText(), /\b2$/m, 'both targets load the library');
     await b.shot('04-agent-detail');

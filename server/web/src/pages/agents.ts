@@ -63,6 +63,26 @@ export function AgentsPage() {
 }
 
 const EVENT_PAGES = 10;
+const MODULES_SHOWN = 25;
+
+/** The modules an agent's processes load, most used first; long lists are cut and filterable. */
+function Modules(props: { modules: AgentDetail['modules'] }) {
+  const [filter, setFilter] = useState('');
+  const [all, setAll] = useState(false);
+  const f = filter.trim().toLowerCase();
+  const matching = [...props.modules].filter((m) => !f || m.name.toLowerCase().includes(f) || m.sha256.startsWith(f)).sort((a, b) => b.processes - a.processes || a.name.localeCompare(b.name));
+  const shown = all ? matching : matching.slice(0, MODULES_SHOWN);
+  return html`<section class="card">
+    <header class="card-head"><h2>Loaded modules (${props.modules.length})</h2><div class="actions"><input aria-label="filter modules" placeholder="filter by name or sha256" value=${filter} onInput=${(e: Event) => setFilter((e.target as HTMLInputElement).value)} /></div></header>
+    ${props.modules.length === 0
+      ? html`<${Empty}>The agent has not reported any module yet.<//>`
+      : html`<table class="modules">
+          <thead><tr><th>Module</th><th>sha256</th><th>Processes</th></tr></thead>
+          <tbody>${shown.map((m) => html`<tr key=${m.sha256}><td>${m.name}</td><td class="mono" title=${m.sha256}>${short(m.sha256, 16)}</td><td class="num">${m.processes}</td></tr>`)}</tbody>
+        </table>
+        ${matching.length > shown.length ? html`<button class="small secondary" onClick=${() => setAll(true)}>Show all ${matching.length}</button>` : null}`}
+  </section>`;
+}
 
 export function AgentPage(props: { id: string }) {
   const detail = useLoad((s) => get<AgentDetail>(`/agents/${encodeURIComponent(props.id)}`, s), [props.id], { everyMs: 5000 });
@@ -120,15 +140,7 @@ export function AgentPage(props: { id: string }) {
                     </tbody>
                   </table>`}
           <//>
-          <${Section} title="Loaded modules" what="modules" load=${detail}>
-            ${(d: AgentDetail) =>
-              d.modules.length === 0
-                ? html`<${Empty}>The agent has not reported any module yet.<//>`
-                : html`<table>
-                    <thead><tr><th>Module</th><th>sha256</th><th>Processes</th></tr></thead>
-                    <tbody>${d.modules.map((m) => html`<tr key=${m.sha256}><td>${m.name}</td><td class="mono" title=${m.sha256}>${short(m.sha256, 16)}</td><td class="num">${m.processes}</td></tr>`)}</tbody>
-                  </table>`}
-          <//>`
+          <${Modules} modules=${detail.data.modules} />`
       : null}
     <${Section} title="Events" what="events" load=${events}>
       ${(ev: AgentEvent[]) => html`<${EventsTable} events=${ev} showAgent=${false} empty="This agent has reported no outcome yet." />`}
