@@ -159,6 +159,31 @@ describe('dashboard in a real browser: log in, agent appears, roll out, unapply 
     await b.shot('09-unapplied-100');
   });
 
+  test('a rollout started from the rollouts page can be paused, resumed and aborted (with unapply) from there', async () => {
+    await nav('Rollouts');
+    await page.locator('select[name="patchId"]').selectOption(PATCH_ID);
+    const form = page.locator('form.rollout-form');
+    await form.getByLabel('Minutes per stage').fill('60');
+    await form.getByRole('button', { name: 'Start rollout' }).click();
+    const row = page.locator('tr[data-rollout][data-status="running"]');
+    await row.waitFor({ timeout: 10_000 });
+    const id = await row.getAttribute('data-rollout');
+    const mine = page.locator(`tr[data-rollout="${id}"]`);
+    for (const t of targets) await until(`pid ${t.pid} patched by the new rollout`, async () => ((await t.probe()) === FIXED ? true : undefined), 10_000);
+    await mine.getByRole('button', { name: 'Pause' }).click();
+    await page.locator(`tr[data-rollout="${id}"][data-status="paused"]`).waitFor();
+    await mine.getByRole('button', { name: 'Resume' }).click();
+    await page.locator(`tr[data-rollout="${id}"][data-status="running"]`).waitFor();
+    await mine.getByRole('button', { name: 'Abort' }).click();
+    const dialog = page.locator('dialog[open]');
+    assert.equal(await dialog.getByRole('checkbox').isChecked(), true, 'unapply on abort is the default');
+    await b.shot('08b-rollout-abort-confirm');
+    await dialog.getByRole('button', { name: 'Abort rollout' }).click();
+    await page.locator(`tr[data-rollout="${id}"][data-status="aborted"]`).waitFor();
+    for (const t of targets) await until(`pid ${t.pid} back to original after the abort`, async () => ((await t.probe()) === FLAWED ? true : undefined), 15_000);
+    await b.shot('09b-rollout-aborted');
+  });
+
   /** The SIEM read API (overview, events, coverage, CVEs) lands from its own branch; without it these pages can only show their error state. */
   const siemMissing = async () => {
     const res = await api('GET', '/api/v1/overview');
@@ -207,7 +232,7 @@ describe('dashboard in a real browser: log in, agent appears, roll out, unapply 
   test('the audit log shows who rolled out and unapplied; an API token is shown once, listed, and revoked', async () => {
     await nav('Audit log');
     await page.locator('table.audit tr', { hasText: 'operation.unapply' }).waitFor();
-    await page.locator('table.audit tr', { hasText: 'rollout.create' }).waitFor();
+    for (const action of ['rollout.create', 'rollout.pause', 'rollout.resume', 'rollout.abort']) await page.locator('table.audit tr', { hasText: action }).first().waitFor();
     await b.shot('14-audit');
 
     await nav('API tokens');
