@@ -113,7 +113,13 @@ export function Time(props: { at: string | null | undefined }) {
 
 export function ago(d: Date): string {
   const s = Math.round((Date.now() - d.getTime()) / 1000);
-  if (s < -5) return `in ${ago(new Date(Date.now() + (Date.now() - d.getTime())))}`.replace(' ago', '');
+  if (s < -5) {
+    const f = -s;
+    if (f < 60) return `in ${f} s`;
+    if (f < 3600) return `in ${Math.floor(f / 60)} min`;
+    if (f < 86400) return `in ${Math.floor(f / 3600)} h`;
+    return d.toISOString().slice(0, 16).replace('T', ' ');
+  }
   if (s < 5) return 'just now';
   if (s < 60) return `${s} s ago`;
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;

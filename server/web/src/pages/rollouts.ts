@@ -101,9 +101,9 @@ export function RolloutsTable(props: { rollouts: Rollout[]; session: Session; on
   return html`<div>
     <${ErrorBox} error=${error} />
     <table class="rollouts">
-      <thead><tr>${props.showPatch ? html`<th>Patch</th>` : null}<th>Status</th><th>Stages</th><th>Criteria</th><th>Started</th>${publisher ? html`<th></th>` : null}</tr></thead>
+      <thead><tr>${props.showPatch ? html`<th>Patch</th>` : null}<th>Status</th><th>Stages</th><th>Criteria</th><th>Starts / started</th>${publisher ? html`<th></th>` : null}</tr></thead>
       <tbody>
-        ${props.rollouts.map(
+        ${[...props.rollouts].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).map(
           (r) => html`<tr key=${r.id} data-rollout=${r.id} data-status=${r.status}>
             ${props.showPatch ? html`<td><${Link} href=${`/patches/${encodeURIComponent(r.patchId)}`}>${r.patchId}<//></td>` : null}
             <td><${Badge} value=${r.status} />${r.haltReason ? html`<div class="small bad-text">${r.haltReason}</div>` : null}</td>
