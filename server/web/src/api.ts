@@ -106,7 +106,7 @@ export interface StreamEvent {
  * Reads a server-sent event stream at `path` until `signal` aborts or the server ends it.
  * Resolves when the stream ends; rejects with ApiError when the server refuses it.
  */
-export async function stream(path: string, onEvent: (e: StreamEvent) => void, opts: { signal: AbortSignal; lastEventId?: string | null }): Promise<void> {
+export async function stream(path: string, onEvent: (e: StreamEvent) => void, opts: { signal: AbortSignal; lastEventId?: string | null; onOpen?: () => void }): Promise<void> {
   const h = headers(undefined);
   h.accept = 'text/event-stream';
   if (opts.lastEventId) h['last-event-id'] = opts.lastEventId;
@@ -122,6 +122,7 @@ export async function stream(path: string, onEvent: (e: StreamEvent) => void, op
     if (res.status === 401) onExpired();
     throw e;
   }
+  opts.onOpen?.();
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   let cur: StreamEvent = { id: null, event: 'message', data: '' };

@@ -31,15 +31,15 @@ export function useLiveEvents(opts: { initial: SiemEvent[] | undefined; filter?:
           await stream(
             path,
             (e) => {
-              if (!opened) (opened = true), setStatus('live'), setError(undefined), (attempt = 0);
               if (e.event !== 'event') return;
               const ev = JSON.parse(e.data) as SiemEvent;
               last = e.id ?? ev.seq;
               setEvents((cur) => (cur.some((c) => c.seq === ev.seq) ? cur : [ev, ...cur].slice(0, keep)));
             },
-            { signal: ac.signal, lastEventId: last },
+            { signal: ac.signal, lastEventId: last, onOpen: () => ((opened = true), setStatus('live'), setError(undefined), (attempt = 0)) },
           );
-          if (!opened) setStatus('live');
+          // The server ended the stream (e.g. it is shutting down): connect again.
+          if (opened) attempt = 0;
         } catch (err) {
           setError(err);
           if (err instanceof ApiError && (err.missingEndpoint || err.status === 401 || err.status === 403)) {

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { get, qs } from '../api.ts';
 import { Badge, Empty, html, Link, navigate, Section, short, useLoad } from '../ui.ts';
 import type { Coverage, Page, VulnerableEndpoint } from '../types.ts';
@@ -8,6 +8,7 @@ const CVE = /^CVE-\d{4}-\d{4,}$/i;
 /** Endpoints still exposed to a CVE (a module that a patch for it fixes, not protected); without a CVE: a picker from the patches' CVEs. */
 export function CvePage(props: { cve: string | null }) {
   const [input, setInput] = useState(props.cve ?? '');
+  useEffect(() => setInput(props.cve ?? ''), [props.cve]);
   const go = (e: Event) => {
     e.preventDefault();
     const c = input.trim().toUpperCase();

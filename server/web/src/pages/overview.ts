@@ -61,7 +61,7 @@ export function OverviewPage() {
           <${Stat} label="patches published" value=${o.patches.published} sub=${o.patches.withdrawn ? `${o.patches.withdrawn} withdrawn` : ''} href="/patches" />
           ${o.fallback
             ? null
-            : html`<${Stat} label="coverage" value=${coveragePct(o.coverage)} tone="ok" sub=${`${o.coverage.applied} applied · ${o.coverage.vulnerable} vulnerable`} />
+            : html`<${Stat} label="coverage" value=${coveragePct(o.coverage)} tone=${o.coverage.vulnerable ? 'bad' : 'ok'} sub=${`${o.coverage.applied} applied · ${o.coverage.vulnerable} vulnerable`} />
                 <${Stat} label="vulnerable endpoints" value=${o.vulnerableEndpoints} tone=${o.vulnerableEndpoints ? 'bad' : 'ok'} href="/cves" />`}
         </div>
         ${o.fallback
