@@ -1,0 +1,240 @@
+/**
+ * pnpm bench:unapply — a fleet-wide unapply at 1,000, 5,000 and 10,000 connected agents, the
+ * server and the simulator on this machine together.
+ *
+ * Starts the real server (`server/src/server.ts`) as a child process on a fresh PostgreSQL
+ * database (BENCH_DATABASE_URL or TEST_DATABASE_URL's server, default the local one; dropped at
+ * the end), and `pnpm sim` processes (server/bench/sim/sim.ts) that bring the fleet up step by
+ * step. At each step: server RSS, then POST /operations/unapply for the whole fleet and the time
+ * until every agent's acknowledgement is persisted (polled in the database), with p50/p99 per
+ * agent (OperationTarget.doneAt - Operation.createdAt). At the largest step the server is
+ * restarted (SIGTERM, start again) and the reconnect storm is timed until every agent is
+ * welcomed again. Progress on stderr; the last stdout line is one JSON object.
+ *
+ *   pnpm bench:unapply                      # 1000,5000,10000
+ *   BENCH_AGENTS=200,1000 pnpm bench:unapply
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { SPEC_VERSION, type RootDocument } from '@suture/shared/schemas';
+import { envelopeBytes, generateKeyPair, signDocument } from '@suture/shared/trust';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const STEPS = (process.env.BENCH_AGENTS ?? '1000,5000,10000').split(',').map(Number);
+if (STEPS.some((n, i) => !Number.isInteger(n) || n < 1 || n > 20_000 || (i > 0 && n <= STEPS[i - 1]!))) {
+  process.stderr.write('BENCH_AGENTS must be increasing integers from 1 to 20000, e.g. 1000,5000,10000\n');
+  process.exit(2);
+}
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PASSWORD = 'bench password that is long enough';
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
+};
+const round = (n: number) => Math.round(n * 10) / 10;
+
+async function main() {
+  const base = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+  const dbName = `suture_bench_unapply_${process.pid}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect().catch((err: Error) => {
+    log(`cannot reach PostgreSQL at ${base} (${err.message}); start it or set BENCH_DATABASE_URL`);
+    process.exit(2);
+  });
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(base);
+  url.pathname = `/${dbName}`;
+  const dbUrl = url.toString();
+  const dir = await mkdtemp(join(tmpdir(), 'suture-bench-unapply-'));
+  const port = await freePort();
+  const serverUrl = `http://127.0.0.1:${port}`;
+  const env = {
+    ...process.env,
+    DATABASE_URL: dbUrl,
+    SUTURE_DATA_DIR: join(dir, 'data'),
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    LOGIN_RATE_LIMIT_PER_MINUTE: '10000',
+    MAX_AGENT_SOCKETS: '50000',
+    AGENT_JWT_TTL_SECONDS: '3600',
+  };
+  const children: ChildProcess[] = [];
+  let server: ChildProcess | undefined;
+  const db = new pg.Client({ connectionString: dbUrl });
+  const cleanup = async () => {
+    for (const c of children) c.kill('SIGKILL');
+    server?.kill('SIGKILL');
+    await db.end().catch(() => {});
+    await sleep(500);
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err: Error) => log(`could not drop ${dbName}: ${err.message}`));
+    await admin.end();
+    await rm(dir, { recursive: true, force: true });
+  };
+  process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+  try {
+    const made = spawnSync(process.execPath, ['--import', 'tsx', join(repo, 'cli/src/main.ts'), 'admin', 'create', '--username', 'bench', '--password-stdin'], { cwd: repo, env, input: `${PASSWORD}\n`, encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`admin create failed: ${made.stderr}`);
+
+    async function startServer(): Promise<ChildProcess> {
+      const p = spawn(process.execPath, ['--max-semi-space-size=32', '--import', 'tsx', join(repo, 'server/src/server.ts')], { cwd: repo, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr!.on('data', (d) => (err = (err + d).slice(-4000)));
+      for (const end = Date.now() + 60_000; ; await sleep(100)) {
+        if (p.exitCode !== null) throw new Error(`server exited: ${err}`);
+        if (await fetch(`${serverUrl}/readyz`).then((r) => r.ok, () => false)) return p;
+        if (Date.now() > end) throw new Error(`server not ready in 60 s: ${err}`);
+      }
+    }
+    const t0 = Date.now();
+    server = await startServer();
+    log(`server pid ${server.pid} on ${serverUrl}, database ${dbName}, ready in ${Date.now() - t0} ms`);
+    await db.connect();
+    const login = await fetch(`${serverUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bench', password: PASSWORD }) });
+    const token = ((await login.json()) as { token: string }).token;
+    const api = async (method: string, path: string, body?: unknown) => {
+      const r = await fetch(`${serverUrl}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+      return { status: r.status, json: (await r.json()) as any };
+    };
+    // Agents enroll only against a server with a root: one naming the server's online key.
+    const online = (await api('GET', '/api/v1/keys/online')).json as { keyid: string; public: string };
+    const [rootKey, publisher] = [generateKeyPair(), generateKeyPair()];
+    const rootDoc: RootDocument = {
+      type: 'root', specVersion: SPEC_VERSION, version: 1, expires: new Date(Date.now() + 86_400_000).toISOString(),
+      keys: Object.fromEntries([rootKey, publisher, { keyid: online.keyid, publicKey: online.public }].map((k) => [k.keyid, { keytype: 'ed25519' as const, public: k.publicKey }])),
+      roles: { root: { keyids: [rootKey.keyid], threshold: 1 }, publisher: { keyids: [publisher.keyid], threshold: 1 }, online: { keyids: [online.keyid], threshold: 1 } },
+    };
+    const put = await fetch(`${serverUrl}/api/v1/root`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: Buffer.from(envelopeBytes(signDocument('root', rootDoc, [rootKey]))) });
+    if (put.status !== 200) throw new Error(`publishing the root: ${put.status} ${await put.text()}`);
+    const enrollment = await api('POST', '/api/v1/enrollment-tokens', { name: 'bench', group: 'bench', maxUses: 100_000, expiresInHours: 2 });
+    if (enrollment.status !== 201) throw new Error(`enrollment token: ${JSON.stringify(enrollment.json)}`);
+
+    // The fleet, brought up step by step: one simulator process per step's new agents.
+    const welcomedAt = new Map<number, number>();
+    const simStats: Record<number, { errors: number }> = {};
+    const credentials = join(dir, 'sim-credentials');
+    function startSim(offset: number, count: number, k: number) {
+      const c = spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(repo, 'server/bench/sim/sim.ts'), '--server', serverUrl, '--enroll-token', enrollment.json.token, '--agents', String(count), '--offset', String(offset), '--credentials', `${credentials}-${k}.json`, '--duration', '3600', '--connect-per-second', '2000'], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      c.stderr!.on('data', (d: Buffer) => {
+        const line = d.toString().trim().split('\n').pop()!;
+        if (!/ s: welcomed/.test(line) || process.env.BENCH_VERBOSE) log(`sim ${k}: ${line.replace(/^\[sim\] /, '')}`);
+      });
+      c.on('message', (m: { kind: string; i: number; at: number; stats?: { errors: number } }) => {
+        if (m.kind === 'welcome') welcomedAt.set(m.i, m.at);
+        if (m.kind === 'stats') simStats[k] = m.stats!;
+      });
+      c.on('exit', (code) => {
+        if (code) simFailed = `simulator ${k} exited with ${code} (its last lines are above)`;
+      });
+      children.push(c);
+    }
+    let simFailed: string | undefined;
+    async function untilAllWelcomed(n: number, since: number, what: string, ms: number): Promise<number> {
+      const end = Date.now() + ms;
+      let last = 0;
+      for (;;) {
+        let count = 0;
+        let latest = 0;
+        for (const [i, at] of welcomedAt) if (i < n && at >= since) (count++, (latest = Math.max(latest, at)));
+        if (count === n) return latest;
+        if (simFailed) throw new Error(simFailed);
+        if (Date.now() - last > 2000) (log(`  ${what}: ${count}/${n} agents welcomed`), (last = Date.now()));
+        if (Date.now() > end) throw new Error(`${what}: only ${count}/${n} agents welcomed within ${ms / 1000} s`);
+        await sleep(100);
+      }
+    }
+
+    const results: Record<string, number>[] = [];
+    let have = 0;
+    for (const [k, n] of STEPS.entries()) {
+      log(`step ${k + 1}/${STEPS.length}: ${n} agents`);
+      const stepStart = Date.now();
+      startSim(have, n - have, k);
+      await untilAllWelcomed(n, 0, `connecting ${n}`, 600_000);
+      have = n;
+      log(`  ${n} agents connected (${((Date.now() - stepStart) / 1000).toFixed(1)} s incl. enrollment); settling 5 s`);
+      await sleep(5000);
+      const rss = await rssMb(server.pid!);
+      log(`  server RSS ${rss.toFixed(0)} MB (${(rss / (n / 1000)).toFixed(1)} MB per 1,000 connections)`);
+
+      const started = Date.now();
+      const op = await api('POST', '/api/v1/operations/unapply', { patchId: `SUT-BENCH-${k + 1}` });
+      if (op.status !== 201) throw new Error(`unapply: ${op.status} ${JSON.stringify(op.json)}`);
+      const answered = Date.now() - started;
+      let pending = n;
+      for (let last = 0; pending > 0; await sleep(20)) {
+        pending = Number((await db.query(`SELECT count(*) AS c FROM "OperationTarget" WHERE "operationId" = $1 AND status = 'pending'`, [op.json.id])).rows[0].c);
+        if (Date.now() - last > 1000) (log(`  unapply: ${n - pending}/${n} acknowledgements persisted`), (last = Date.now()));
+        if (Date.now() - started > 120_000) throw new Error(`unapply: ${pending} acknowledgements still pending after 120 s`);
+      }
+      const allAcks = Date.now() - started;
+      const lat = (await db.query(`SELECT EXTRACT(EPOCH FROM (t."doneAt" - o."createdAt")) * 1000 AS ms FROM "OperationTarget" t JOIN "Operation" o ON o.id = t."operationId" WHERE t."operationId" = $1`, [op.json.id])).rows.map((r) => Number(r.ms));
+      const unapplied = Number((await db.query(`SELECT count(*) AS c FROM "AgentEvent" WHERE "commandId" = $1 AND type = 'unapplied'`, [op.json.id])).rows[0].c);
+      const row = { agents: n, unapply_request_ms: answered, unapply_p50_ms: round(pct(lat, 50)), unapply_p99_ms: round(pct(lat, 99)), all_acks_persisted_ms: allAcks, outcome_events_stored: unapplied, server_rss_mb: round(rss), server_rss_mb_per_1000: round(rss / (n / 1000)) };
+      log(`  unapply of ${n}: request ${answered} ms, p50 ${row.unapply_p50_ms} ms, p99 ${row.unapply_p99_ms} ms, every acknowledgement persisted after ${allAcks} ms; ${unapplied} outcome events stored`);
+      results.push(row);
+    }
+
+    // Reconnect storm: restart the server; every agent reconnects on its own back-off.
+    const n = have;
+    log(`reconnect storm: restarting the server with ${n} agents connected`);
+    server.kill('SIGTERM');
+    await new Promise((r) => server!.once('exit', r));
+    const down = Date.now();
+    server = await startServer();
+    const up = Date.now();
+    log(`  server back after ${up - down} ms`);
+    const errorsBefore = Object.values(simStats).reduce((a, s) => a + s.errors, 0);
+    const last = await untilAllWelcomed(n, up, 'reconnect storm', 120_000);
+    const storm = last - up;
+    await sleep(2100); // one more stats tick from every simulator
+    const stormErrors = Object.values(simStats).reduce((a, s) => a + s.errors, 0) - errorsBefore;
+    const rssAfter = await rssMb(server.pid!);
+    log(`  every agent welcomed again ${storm} ms after the server was ready; simulator errors meanwhile: ${stormErrors}; server RSS ${rssAfter.toFixed(0)} MB`);
+
+    const largest = results[results.length - 1]!;
+    const summary = {
+      bench: 'unapply',
+      ...largest,
+      reconnect_storm_ms: storm,
+      reconnect_storm_errors: stormErrors,
+      server_rss_mb_after_storm: round(rssAfter),
+      steps: results,
+      targets_met: largest.agents! >= 10_000 ? { p99_under_1s: largest.unapply_p99_ms! < 1000, acks_under_2s: largest.all_acks_persisted_ms! < 2000, storm_under_30s: storm < 30_000 && stormErrors === 0, rss_under_1gb: largest.server_rss_mb! < 1024 } : 'run with 10000 agents to judge the targets',
+      cpus: cpus().length,
+      loadavg_1m: round(loadavg()[0]!),
+      node: process.version,
+    };
+    log('targets (10,000 agents): p99 < 1 s, every acknowledgement persisted < 2 s, reconnect storm < 30 s without errors, RSS < 1 GB');
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  } finally {
+    await cleanup();
+  }
+}
+
+void main().catch((err) => {
+  log(`failed: ${(err as Error).stack ?? err}`);
+  process.exit(1);
+});
