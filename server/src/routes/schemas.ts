@@ -27,7 +27,7 @@ export const page = <T,>(items: T[], limit: number, key: (t: T) => string) => ({
   nextCursor: items.length === limit && items.length > 0 ? key(items[items.length - 1]!) : null,
 });
 
-export const Nullable = <T extends Type.TSchema>(t: T) => Type.Union([t, Type.Null()]);
+export { Nullable } from './nullable.ts';
 
 /** Sends stored envelope bytes as they are: signatures and hashes are over these exact bytes. */
 export const sendBytes = <R extends { type(t: string): R; send(b: never): R }>(reply: R, bytes: Uint8Array): R =>

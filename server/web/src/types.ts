@@ -1,53 +1,26 @@
-/** Shapes of the API responses the dashboard reads (server/src/routes/api/v1/views.ts and the SIEM read API). */
+/**
+ * Shapes of the API responses the dashboard reads. Those the server declares in
+ * server/src/routes/api/v1/views.ts are derived from its typebox schemas (a type-only import,
+ * which esbuild erases), so the dashboard cannot drift from the API; the rest are written out.
+ */
+import type { Static } from 'typebox';
+import type { AgentEventSchema, AgentPatchSchema, AgentSchema, PatchSchema, TokenSchema } from '../../src/routes/api/v1/views.ts';
+
+export type Agent = Static<typeof AgentSchema>;
+export type AgentPatch = Static<typeof AgentPatchSchema>;
+export type AgentEvent = Static<typeof AgentEventSchema>;
+export type Patch = Static<typeof PatchSchema>;
+export type Token = Static<typeof TokenSchema>;
+
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
-}
-
-export interface Agent {
-  id: string;
-  hostname: string;
-  os: string;
-  arch: string;
-  version: string;
-  group: string;
-  tags: string[];
-  enrolledAt: string;
-  lastSeenAt: string | null;
-  online: boolean;
-  connectedAt: string | null;
-  disconnectedAt: string | null;
-  revokedAt: string | null;
-}
-
-export interface AgentPatch {
-  patchId: string;
-  matching: number;
-  applied: number;
-  refused: number;
-  failed: number;
-  stopped: string | null;
-  updatedAt: string;
 }
 
 export interface AgentDetail {
   agent: Agent;
   modules: { sha256: string; name: string; processes: number }[];
   patches: AgentPatch[];
-}
-
-export interface AgentEvent {
-  seq: string;
-  id: string;
-  agentId: string;
-  type: string;
-  patchId: string;
-  pid: number;
-  reason: string | null;
-  detail: string | null;
-  commandId: string | null;
-  at: string;
-  receivedAt: string;
 }
 
 /** An event of the SIEM read API: an agent event with the agent's and patch's context. */
@@ -59,20 +32,6 @@ export interface SiemEvent extends Partial<AgentEvent> {
   group?: string | null;
   cves?: string[] | null;
   severity?: string | null;
-}
-
-export interface Patch {
-  id: string;
-  moduleSha256: string;
-  moduleName: string;
-  title: string;
-  severity: string;
-  cves: string[];
-  release: number;
-  documentSha256: string;
-  documentLength: number;
-  publishedAt: string;
-  withdrawnAt: string | null;
 }
 
 export interface Coverage {
@@ -162,17 +121,6 @@ export interface AuditEntry {
   after: unknown;
   requestId: string | null;
   ip: string | null;
-}
-
-export interface Token {
-  id: string;
-  name: string;
-  userId: string;
-  scopes: string[];
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
 }
 
 export interface VulnerableEndpoint {

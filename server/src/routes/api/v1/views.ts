@@ -1,5 +1,5 @@
 import Type from 'typebox';
-import { Nullable } from '../../schemas.ts';
+import { Nullable } from '../../nullable.ts';
 
 /** Response shapes: stable field names, never raw database rows. */
 export const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('auditor')]);
