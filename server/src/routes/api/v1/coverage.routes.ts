@@ -1,13 +1,9 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Cve, PatchId } from '@suture/shared/schemas';
+import { PatchId } from '@suture/shared/schemas';
 import { badRequest } from '../../../lib/errors.ts';
 import { Cursor, errors, Nullable } from '../../schemas.ts';
-import { SeverityList } from './events.routes.ts';
-
-/** The shared schemas' patterns, with descriptions of our own. */
-export const patternOf = (t: unknown) => (t as { pattern: string }).pattern;
-export const CveParam = Type.String({ pattern: patternOf(Cve), description: 'a CVE id, e.g. CVE-2026-40001' });
+import { CveParam, PatchIdCursor, SeverityList } from './siem-views.ts';
 
 const CoverageSchema = Type.Object({
   patchId: Type.String(),
@@ -43,7 +39,7 @@ export const coverageRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description: 'Published patches; `includeWithdrawn=true` adds withdrawn ones, and a patch named with `patch` is shown either way.',
         querystring: Type.Object(
           {
-            after: Type.Optional(Type.String({ pattern: patternOf(PatchId), description: 'return patches after this id (from nextCursor)' })),
+            after: Type.Optional(PatchIdCursor),
             limit: Cursor.properties.limit,
             patch: Type.Optional(PatchId),
             cve: Type.Optional(CveParam),

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Cursor, errors, Nullable } from '../../schemas.ts';
-import { CveParam } from './coverage.routes.ts';
+import { CveParam } from './siem-views.ts';
 
 /** Per CVE: the endpoints still exposed to it. */
 export const cveRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -1,16 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import Type, { type Static } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Cve, PatchId } from '@suture/shared/schemas';
+import { PatchId } from '@suture/shared/schemas';
 import { badRequest } from '../../../lib/errors.ts';
-import { SIEM_EVENT_TYPES, WEBHOOK_SCHEMA, WebhookEvent } from '../../../siem/index.ts';
+import { SIEM_EVENT_TYPES } from '../../../siem/index.ts';
 import type { EventFilter } from '../../../services/siem-events.service.ts';
 import { Cursor, errors, Nullable } from '../../schemas.ts';
+import { CveParam, SeverityList, SiemEventSchema } from './siem-views.ts';
 import { GroupName } from './views.ts';
 
 const TYPES = SIEM_EVENT_TYPES.join('|');
-export const SEVERITIES = 'low|medium|high|critical';
-export const SeverityList = Type.String({ pattern: `^(${SEVERITIES})(,(${SEVERITIES}))*$`, description: 'low | medium | high | critical, or a comma list' });
 const Seq = Type.String({ pattern: '^[0-9]{1,19}$', description: 'return events after this seq (from nextCursor, or the last seq seen)' });
 
 /** The filters both the listing and the stream take. */
@@ -20,18 +19,12 @@ const Filters = {
   type: Type.Optional(Type.String({ pattern: `^(${TYPES})(,(${TYPES}))*$`, description: `${SIEM_EVENT_TYPES.join(' | ')}, or a comma list` })),
   agentId: Type.Optional(Type.String({ format: 'uuid' })),
   patchId: Type.Optional(PatchId),
-  cve: Type.Optional(Type.String({ pattern: (Cve as unknown as { pattern: string }).pattern, description: "the event's patch names this CVE" })),
+  cve: Type.Optional(CveParam),
   severity: Type.Optional(SeverityList),
   group: Type.Optional(GroupName),
 };
 const ListQuery = Type.Object({ ...Filters, after: Type.Optional(Seq), limit: Cursor.properties.limit }, { additionalProperties: false });
 const FollowQuery = Type.Object({ ...Filters, after: Type.Optional(Seq) }, { additionalProperties: false });
-
-/** Documented once: the webhook events and this API share the fields (schema suture.siem.events/v1). */
-export const SiemEventSchema = Type.Object(WebhookEvent.properties, {
-  additionalProperties: false,
-  description: `One agent event with its agent's and patch's context. Field names are stable (${WEBHOOK_SCHEMA}, the same as webhook events): fields may be added, none renamed or removed; every field is always present, null when unknown.`,
-});
 
 function filterOf(q: Static<typeof FollowQuery>): EventFilter {
   const since = q.since ? new Date(q.since) : undefined;
@@ -55,8 +48,13 @@ const FOLLOW_BATCH = 500;
 
 /** The SIEM event log: pull a page at a time, or follow new events live. Read-only. */
 export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const following = new Set<() => void>();
-  app.addHook('preClose', async () => following.forEach((end) => end()));
+  // Open streams: how to end each, and when it has ended. Shutdown ends them and waits, so the
+  // server's close finds their connections idle rather than waiting out the keep-alive timeout.
+  const following = new Map<() => void, Promise<void>>();
+  app.addHook('preClose', async () => {
+    for (const end of following.keys()) end();
+    await Promise.all(following.values());
+  });
 
   app.get(
     '/events',
@@ -100,13 +98,15 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       let cursor = resume !== undefined ? BigInt(resume) : await app.services.siemEvents.latestSeq();
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-request-id': req.id, 'x-accel-buffering': 'no' });
+      // connection: close, so a stream that ends (at shutdown too) takes its connection with it.
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'close', 'x-request-id': req.id, 'x-accel-buffering': 'no' });
       res.write(': following\n\n');
       let open = true;
       const wake = new AbortController();
       const end = () => ((open = false), wake.abort());
-      following.add(end);
-      req.raw.once('close', end);
+      let ended!: () => void;
+      following.set(end, new Promise<void>((r) => (ended = r)));
+      res.once('close', end); // the client went away (or the response ended)
       let wrote = Date.now();
       try {
         while (open) {
@@ -120,8 +120,9 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         req.log.warn({ err }, 'following events failed');
         if (open) res.write(`event: error\ndata: ${JSON.stringify({ message: 'the server could not read the event log; follow again from the last id' })}\n\n`);
       } finally {
-        following.delete(end);
         res.end();
+        following.delete(end);
+        ended();
       }
     },
   );

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors } from '../../schemas.ts';
-import { SiemEventSchema } from './events.routes.ts';
+import { SiemEventSchema } from './siem-views.ts';
 
 const RECENT_EVENTS = 30;
 const Count = Type.Integer({ minimum: 0 });
