@@ -11,6 +11,7 @@ import { createDb, type Db } from './db/index.ts';
 import { createAgentHub, type AgentHub } from './lib/agent-hub.ts';
 import { pushDesired, startSweep } from './lib/agent-push.ts';
 import { createFleetScheduler } from './lib/fleet-scheduler.ts';
+import { createCoverageSampler, type CoverageSampler } from './lib/coverage-sampler.ts';
 import { createSiemDelivery, type SiemDelivery } from './lib/siem-delivery.ts';
 import { loadJwtSecret, loadOnlineKey } from './lib/secrets.ts';
 import { auditPlugin } from './plugins/audit.plugin.ts';
@@ -18,6 +19,7 @@ import { authPlugin } from './plugins/auth.plugin.ts';
 import { docsPlugin } from './plugins/docs.plugin.ts';
 import { errorsPlugin } from './plugins/errors.plugin.ts';
 import { metricsPlugin } from './plugins/metrics.plugin.ts';
+import { readRateLimitPlugin } from './plugins/read-rate-limit.plugin.ts';
 import { webPlugin } from './plugins/web.plugin.ts';
 import { routes } from './routes/index.ts';
 import { createServices, type Services } from './services/index.ts';
@@ -31,6 +33,7 @@ declare module 'fastify' {
     agentHub: AgentHub;
     scheduler: ReturnType<typeof createFleetScheduler>;
     siem: SiemDelivery;
+    coverageSampler: CoverageSampler;
   }
 }
 
@@ -84,6 +87,10 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   app.decorate('siem', siem);
   void siem.start();
   app.addHook('onClose', async () => siem.stop());
+  const coverageSampler = createCoverageSampler({ coverage: app.services.coverage, periodSeconds: config.coverageSampleSeconds, log: opts.logger.child({ component: 'coverage-sampler' }) });
+  coverageSampler.start();
+  app.decorate('coverageSampler', coverageSampler);
+  app.addHook('onClose', async () => coverageSampler.stop());
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
@@ -94,6 +101,7 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   await app.register(websocket, { options: { maxPayload: MAX_MESSAGE_BYTES } });
   await app.register(docsPlugin);
   await app.register(authPlugin);
+  await app.register(readRateLimitPlugin);
   await app.register(auditPlugin);
   await app.register(routes);
   await app.register(webPlugin);

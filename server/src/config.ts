@@ -21,6 +21,10 @@ const EnvSchema = Type.Object({
   ONLINE_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   MANIFEST_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 7 * 86_400, default: 3600 }),
   LOGIN_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
+  /** GET requests under /api/v1 per minute for each user or API token (429 + Retry-After beyond it) */
+  READ_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600 }),
+  /** how often fleet coverage is sampled for GET /api/v1/coverage/history (one sample per period across replicas) */
+  COVERAGE_SAMPLE_SECONDS: Type.Integer({ minimum: 10, maximum: 86_400, default: 300 }),
   TRUST_PROXY: Type.Boolean({ default: false }),
   /** push events to the configured SIEM sinks from this replica (with several replicas, turn it on in one) */
   SIEM_DELIVERY: Type.Boolean({ default: true }),
@@ -43,6 +47,8 @@ export interface Config {
   onlineKeyFile: string;
   manifestTtlSeconds: number;
   loginRateLimitPerMinute: number;
+  readRateLimitPerMinute: number;
+  coverageSampleSeconds: number;
   trustProxy: boolean;
   siemDelivery: boolean;
   logLevel: string;
@@ -51,7 +57,7 @@ export interface Config {
 export class ConfigError extends Error {}
 
 const compiled = Compile(EnvSchema);
-const numeric = new Set(['PORT', 'JWT_TTL_SECONDS', 'AGENT_JWT_TTL_SECONDS', 'MAX_AGENT_SOCKETS', 'MANIFEST_TTL_SECONDS', 'LOGIN_RATE_LIMIT_PER_MINUTE']);
+const numeric = new Set(['PORT', 'JWT_TTL_SECONDS', 'AGENT_JWT_TTL_SECONDS', 'MAX_AGENT_SOCKETS', 'MANIFEST_TTL_SECONDS', 'LOGIN_RATE_LIMIT_PER_MINUTE', 'READ_RATE_LIMIT_PER_MINUTE', 'COVERAGE_SAMPLE_SECONDS']);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw: Record<string, unknown> = {};
@@ -81,6 +87,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     onlineKeyFile: resolve(e.ONLINE_KEY_FILE ?? `${dataDir}/online-key.json`),
     manifestTtlSeconds: e.MANIFEST_TTL_SECONDS,
     loginRateLimitPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,
+    readRateLimitPerMinute: e.READ_RATE_LIMIT_PER_MINUTE,
+    coverageSampleSeconds: e.COVERAGE_SAMPLE_SECONDS,
     trustProxy: e.TRUST_PROXY,
     siemDelivery: e.SIEM_DELIVERY,
     logLevel: e.LOG_LEVEL,

@@ -16,11 +16,15 @@ import { groupRoutes } from './api/v1/groups.routes.ts';
 import { auditRoutes } from './api/v1/audit.routes.ts';
 import { rolloutRoutes } from './api/v1/rollouts.routes.ts';
 import { siemSinkRoutes } from './api/v1/siem-sinks.routes.ts';
+import { eventRoutes } from './api/v1/events.routes.ts';
+import { coverageRoutes } from './api/v1/coverage.routes.ts';
+import { cveRoutes } from './api/v1/cves.routes.ts';
+import { overviewRoutes } from './api/v1/overview.routes.ts';
 
 /** A route's file is found from its URL: /api/v1/<name> lives in routes/api/v1/<name>.routes.ts. */
 export const routes: FastifyPluginAsync = async (app) => {
   await app.register(healthRoutes);
-  for (const r of [authRoutes, userRoutes, tokenRoutes, rootRoutes, patchRoutes, moduleRoutes, manifestRoutes, enrollmentTokenRoutes, agentRoutes, agentSocketRoutes, operationRoutes, patchGroupRoutes, groupRoutes, auditRoutes, rolloutRoutes, siemSinkRoutes]) {
+  for (const r of [authRoutes, userRoutes, tokenRoutes, rootRoutes, patchRoutes, moduleRoutes, manifestRoutes, enrollmentTokenRoutes, agentRoutes, agentSocketRoutes, operationRoutes, patchGroupRoutes, groupRoutes, auditRoutes, rolloutRoutes, siemSinkRoutes, eventRoutes, coverageRoutes, cveRoutes, overviewRoutes]) {
     await app.register(r, { prefix: '/api/v1' });
   }
 };

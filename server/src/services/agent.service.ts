@@ -170,15 +170,20 @@ export function createAgentService(deps: { db: Db; roots: RootService; groups: G
       return !!a && !a.revokedAt;
     },
 
-    async list(opts: { after?: string; limit: number; group?: string; os?: string; status?: 'online' | 'offline' | 'revoked' }): Promise<AgentView[]> {
+    async list(opts: { after?: string; limit: number; group?: string; os?: string; status?: 'online' | 'offline' | 'revoked'; lastSeenBefore?: Date; lastSeenAfter?: Date }): Promise<AgentView[]> {
       const online = onlineWhere();
       const status =
         opts.status === 'online' ? online
         : opts.status === 'offline' ? { revokedAt: null, NOT: online }
         : opts.status === 'revoked' ? { revokedAt: { not: null } }
         : {};
+      // Never seen counts as seen "before" any time; AND keeps these apart from the status filter's own lastSeenAt.
+      const seen = [
+        ...(opts.lastSeenBefore ? [{ OR: [{ lastSeenAt: null }, { lastSeenAt: { lt: opts.lastSeenBefore } }] }] : []),
+        ...(opts.lastSeenAfter ? [{ lastSeenAt: { gte: opts.lastSeenAfter } }] : []),
+      ];
       const rows = await db.prisma.agent.findMany({
-        where: { ...(opts.group ? { groupName: opts.group } : {}), ...(opts.os ? { os: opts.os } : {}), ...status, ...(opts.after ? { id: { gt: opts.after } } : {}) },
+        where: { ...(opts.group ? { groupName: opts.group } : {}), ...(opts.os ? { os: opts.os } : {}), ...status, ...(opts.after ? { id: { gt: opts.after } } : {}), ...(seen.length ? { AND: seen } : {}) },
         orderBy: { id: 'asc' },
         take: opts.limit,
       });

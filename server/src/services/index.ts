@@ -8,6 +8,8 @@ import { createAuditService } from './audit.service.ts';
 import { createRolloutService } from './rollout.service.ts';
 import { createSiemSinkService } from './siem-sink.service.ts';
 import { createFleetService } from './fleet.service.ts';
+import { createCoverageService } from './coverage.service.ts';
+import { createSiemEventService } from './siem-events.service.ts';
 import { createOperationService } from './operation.service.ts';
 import { createDesiredService } from './desired.service.ts';
 import { createManifestService } from './manifest.service.ts';
@@ -43,6 +45,8 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
     groups,
     audit: createAuditService({ db }),
     siemSinks: createSiemSinkService({ db }),
+    siemEvents: createSiemEventService({ db }),
+    coverage: createCoverageService({ db }),
     agents: createAgentService({ db, roots, groups, secret: deps.jwtSecret, jwtTtlSeconds: config.agentJwtTtlSeconds }),
   };
 }

@@ -116,9 +116,11 @@ export function createPatchService(deps: { db: Db; roots: RootService; manifests
       return result;
     },
 
-    async list(opts: { after?: string; limit: number; module?: string; includeWithdrawn: boolean }): Promise<PatchView[]> {
+    async list(opts: { after?: string; limit: number; module?: string; includeWithdrawn: boolean; severities?: string[]; cve?: string }): Promise<PatchView[]> {
       const rows = await db.prisma.patch.findMany({
         where: {
+          ...(opts.severities?.length ? { severity: { in: opts.severities } } : {}),
+          ...(opts.cve ? { cves: { has: opts.cve } } : {}),
           ...(opts.after ? { id: { gt: opts.after } } : {}),
           ...(opts.module ? { moduleSha256: opts.module } : {}),
           ...(opts.includeWithdrawn ? {} : { withdrawnAt: null }),

@@ -70,6 +70,8 @@ export const agentRoutes: FastifyPluginAsyncTypebox = async (app) => {
             group: Type.Optional(GroupName),
             os: Type.Optional(Type.Union([Type.Literal('linux'), Type.Literal('windows')])),
             status: Type.Optional(Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('revoked')])),
+            lastSeenBefore: Type.Optional(Type.String({ format: 'date-time', description: 'last heard from before this (never-seen agents too)' })),
+            lastSeenAfter: Type.Optional(Type.String({ format: 'date-time', description: 'last heard from at or after this' })),
           },
           { additionalProperties: false },
         ),
@@ -77,8 +79,19 @@ export const agentRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (req) => {
-      const { limit, after, group, os, status } = req.query;
-      return page(await app.services.agents.list({ after, limit, group, os, status }), limit, (a) => a.id);
+      const { limit, after, group, os, status, lastSeenBefore, lastSeenAfter } = req.query;
+      const items = await app.services.agents.list({
+        after,
+        limit: limit + 1,
+        group,
+        os,
+        status,
+        ...(lastSeenBefore ? { lastSeenBefore: new Date(lastSeenBefore) } : {}),
+        ...(lastSeenAfter ? { lastSeenAfter: new Date(lastSeenAfter) } : {}),
+      });
+      const more = items.length > limit;
+      if (more) items.length = limit;
+      return { items, nextCursor: more ? items[items.length - 1]!.id : null };
     },
   );
 

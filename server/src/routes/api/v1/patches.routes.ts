@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Envelope, PatchId, Sha256Hex } from '@suture/shared/schemas';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
 import { pushDesired } from '../../../lib/agent-push.ts';
-import { Cursor, errors, page, sendBytes } from '../../schemas.ts';
+import { Cursor, errors, sendBytes } from '../../schemas.ts';
+import { CveParam, SeverityList } from './siem-views.ts';
 import { PatchSchema } from './views.ts';
 
 const Params = Type.Object({ id: PatchId });
@@ -44,17 +45,26 @@ export const patchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { permission: 'read' },
       schema: {
         tags: ['patches'],
-        summary: 'List patches (cursor: patch id)',
-        querystring: Type.Intersect([
-          Cursor,
-          Type.Object({ module: Type.Optional(Sha256Hex), includeWithdrawn: Type.Boolean({ default: false }) }),
-        ]),
+        summary: 'List patches (cursor: patch id); filter by module, severity (or a comma list), CVE',
+        querystring: Type.Object(
+          {
+            ...Cursor.properties,
+            module: Type.Optional(Sha256Hex),
+            includeWithdrawn: Type.Boolean({ default: false }),
+            severity: Type.Optional(SeverityList),
+            cve: Type.Optional(CveParam),
+          },
+          { additionalProperties: false },
+        ),
         response: { 200: Type.Object({ items: Type.Array(PatchSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(400, 401, 403) },
       },
     },
     async (req) => {
-      const items = await app.services.patches.list(req.query);
-      return page(items, req.query.limit, (p) => p.id);
+      const { severity, ...q } = req.query;
+      const items = await app.services.patches.list({ ...q, limit: q.limit + 1, ...(severity ? { severities: severity.split(',') } : {}) });
+      const more = items.length > q.limit;
+      if (more) items.length = q.limit;
+      return { items, nextCursor: more ? items[items.length - 1]!.id : null };
     },
   );
 
