@@ -63,19 +63,20 @@ export function createAgentHub() {
     },
     /**
      * Sends a desired state only if it is newer than what this socket was sent: two pushes racing
-     * (a notification and the sweep) never leave an agent with the older one last.
+     * (a notification and the sweep) never leave an agent with the older one last. `again`: the
+     * agent asked (hello), so it gets it even if this socket had it.
      */
-    sendDesired(agentId: string, message: ServerMessage, version: number): boolean {
+    sendDesired(agentId: string, message: ServerMessage, version: number, again = false): boolean {
       const c = open(agentId);
-      if (!c || version <= c.desired) return false;
+      if (!c || version < c.desired || (version === c.desired && !again)) return false;
       c.socket.send(encodeMessage(message));
       c.desired = version;
       return true;
     },
     /** Sends a command unless this socket already got it (the agent de-duplicates anyway). */
-    sendCommand(agentId: string, commandId: string, message: ServerMessage): boolean {
+    sendCommand(agentId: string, commandId: string, message: ServerMessage, again = false): boolean {
       const c = open(agentId);
-      if (!c || c.commands.has(commandId)) return false;
+      if (!c || (c.commands.has(commandId) && !again)) return false;
       c.socket.send(encodeMessage(message));
       c.commands.add(commandId);
       return true;

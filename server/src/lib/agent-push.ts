@@ -75,9 +75,9 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
   }
 
   /** Sends commands to the agents held here that were not sent them on their current socket. */
-  async function sendCommands(commands: { agentId: string; id: string; patchId: string }[]): Promise<string[]> {
+  async function sendCommands(commands: { agentId: string; id: string; patchId: string }[], again = false): Promise<string[]> {
     const byOp = new Map<string, string[]>();
-    for (const c of commands) if (hub.sendCommand(c.agentId, c.id, commandMessage(c))) byOp.set(c.id, [...(byOp.get(c.id) ?? []), c.agentId]);
+    for (const c of commands) if (hub.sendCommand(c.agentId, c.id, commandMessage(c), again)) byOp.set(c.id, [...(byOp.get(c.id) ?? []), c.agentId]);
     for (const [operationId, agentIds] of byOp) await operations.markSent({ operationId, agentIds });
     return [...byOp.values()].flat();
   }
@@ -149,8 +149,8 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
     /** The hello reconciliation: the group's state and every pending command, on this socket. */
     async reconcile(agentId: string, group: string): Promise<void> {
       const d = await desired.forGroup(group);
-      hub.sendDesired(agentId, desiredMessage(d), d.version);
-      await sendCommands((await operations.pendingFor(agentId)).map((c) => ({ agentId, ...c })));
+      hub.sendDesired(agentId, desiredMessage(d), d.version, true);
+      await sendCommands((await operations.pendingFor(agentId)).map((c) => ({ agentId, ...c })), true);
     },
 
     /** Runs `sweep` every `everyMs` (never overlapping itself) until stopped. */
