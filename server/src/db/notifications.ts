@@ -28,6 +28,13 @@ function checkChannel(channel: string): string {
   return channel;
 }
 
+/** Ends a client without waiting long: on a connection that already broke, end() may never settle. */
+async function end(client: pg.Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([client.end().catch(() => {}), new Promise<void>((res) => (timer = setTimeout(res, 2_000)))]);
+  clearTimeout(timer);
+}
+
 export function postgresNotifications(opts: { connectionString: string; connectTimeoutMs: number; notify: (sql: string, params: string[]) => Promise<unknown> }): Notifications {
   return {
     async listen(channel, onPayload) {
@@ -44,7 +51,7 @@ export function postgresNotifications(opts: { connectionString: string; connectT
         await client.connect();
         await client.query(`LISTEN ${checkChannel(channel)}`);
       } catch (err) {
-        await client.end().catch(() => {});
+        void end(client);
         throw err;
       }
       let closing: Promise<void> | undefined;
@@ -54,7 +61,7 @@ export function postgresNotifications(opts: { connectionString: string; connectT
         close: () =>
           (closing ??= (async () => {
             finish(undefined);
-            await client.end().catch(() => {});
+            await end(client);
           })()),
       };
     },
