@@ -9,9 +9,10 @@ import type { KeyPair } from '@suture/shared/trust';
 import type { Config } from './config.ts';
 import { createDb, type Db } from './db/index.ts';
 import { createAgentHub, type AgentHub } from './lib/agent-hub.ts';
-import { pushDesired, startSweep } from './lib/agent-push.ts';
+import { AGENT_CHANNEL, createAgentPush, type AgentPush } from './lib/agent-push.ts';
 import { createFleetScheduler } from './lib/fleet-scheduler.ts';
 import { createCoverageSampler, type CoverageSampler } from './lib/coverage-sampler.ts';
+import { createPgListener, type PgListener } from './lib/pg-listener.ts';
 import { createSiemDelivery, type SiemDelivery } from './lib/siem-delivery.ts';
 import { loadJwtSecret, loadOnlineKey } from './lib/secrets.ts';
 import { auditPlugin } from './plugins/audit.plugin.ts';
@@ -31,6 +32,8 @@ declare module 'fastify' {
     services: Services;
     onlineKey: KeyPair;
     agentHub: AgentHub;
+    agentPush: AgentPush;
+    listener: PgListener;
     scheduler: ReturnType<typeof createFleetScheduler>;
     siem: SiemDelivery;
     coverageSampler: CoverageSampler;
@@ -71,12 +74,20 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   const agentHub = createAgentHub();
   app.decorate('agentHub', agentHub);
   app.addHook('preClose', async () => agentHub.closeAll());
-  const sweep = startSweep({ hub: agentHub, operations: app.services.operations, desired: app.services.desired, everyMs: 2000, onError: (err) => app.log.warn({ err }, 'agent sweep failed') });
+  // Replicas tell each other what changed through LISTEN/NOTIFY; the sweep catches what a
+  // lost notification (or a LISTEN being reconnected) missed.
+  const agentPush = createAgentPush({ hub: agentHub, desired: app.services.desired, operations: app.services.operations, notifications: db.notifications, log: opts.logger.child({ component: 'agent-push' }) });
+  app.decorate('agentPush', agentPush);
+  const listener = createPgListener({ notifications: db.notifications, channel: AGENT_CHANNEL, onPayload: agentPush.onPayload, onConnected: agentPush.sweep, log: opts.logger.child({ component: 'listener' }) });
+  app.decorate('listener', listener);
+  await listener.start();
+  app.addHook('onClose', async () => listener.stop());
+  const sweep = agentPush.startSweep({ everyMs: config.agentSweepSeconds * 1000 });
   app.addHook('onClose', async () => sweep.stop());
   const scheduler = createFleetScheduler({
     desired: app.services.desired,
     rollouts: app.services.rollouts,
-    push: async (groups) => void (await Promise.all(groups.map((group) => pushDesired({ hub: agentHub, desired: app.services.desired, group })))),
+    push: async (groups) => void (await Promise.all(groups.map((group) => agentPush.desiredChanged(group)))),
     everyMs: 2000,
     log: opts.logger.child({ component: 'scheduler' }),
   });

@@ -18,6 +18,8 @@ const EnvSchema = Type.Object({
   AGENT_JWT_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 600 }),
   /** Agent sockets one replica holds; beyond it agents are told 503 + Retry-After (load shedding). */
   MAX_AGENT_SOCKETS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20_000 }),
+  /** How often each replica re-sends what a lost notification missed (changes reach agents at once through LISTEN/NOTIFY). */
+  AGENT_SWEEP_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 30 }),
   ONLINE_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   MANIFEST_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 7 * 86_400, default: 3600 }),
   LOGIN_RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, maximum: 10_000, default: 10 }),
@@ -44,6 +46,7 @@ export interface Config {
   jwtTtlSeconds: number;
   agentJwtTtlSeconds: number;
   maxAgentSockets: number;
+  agentSweepSeconds: number;
   onlineKeyFile: string;
   manifestTtlSeconds: number;
   loginRateLimitPerMinute: number;
@@ -57,7 +60,7 @@ export interface Config {
 export class ConfigError extends Error {}
 
 const compiled = Compile(EnvSchema);
-const numeric = new Set(['PORT', 'JWT_TTL_SECONDS', 'AGENT_JWT_TTL_SECONDS', 'MAX_AGENT_SOCKETS', 'MANIFEST_TTL_SECONDS', 'LOGIN_RATE_LIMIT_PER_MINUTE', 'READ_RATE_LIMIT_PER_MINUTE', 'COVERAGE_SAMPLE_SECONDS']);
+const numeric = new Set(['PORT', 'JWT_TTL_SECONDS', 'AGENT_JWT_TTL_SECONDS', 'MAX_AGENT_SOCKETS', 'AGENT_SWEEP_SECONDS', 'MANIFEST_TTL_SECONDS', 'LOGIN_RATE_LIMIT_PER_MINUTE', 'READ_RATE_LIMIT_PER_MINUTE', 'COVERAGE_SAMPLE_SECONDS']);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw: Record<string, unknown> = {};
@@ -84,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtTtlSeconds: e.JWT_TTL_SECONDS,
     agentJwtTtlSeconds: e.AGENT_JWT_TTL_SECONDS,
     maxAgentSockets: e.MAX_AGENT_SOCKETS,
+    agentSweepSeconds: e.AGENT_SWEEP_SECONDS,
     onlineKeyFile: resolve(e.ONLINE_KEY_FILE ?? `${dataDir}/online-key.json`),
     manifestTtlSeconds: e.MANIFEST_TTL_SECONDS,
     loginRateLimitPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,

@@ -147,9 +147,13 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     assert.notEqual(agents[0].lastSeenAt, null);
   });
 
-  // Skipped: in 2 of ~10 runs (one of them CI on a fresh clone) the push through replica B's sweep was not seen within 25 s; the cause is open (see the issue note).
-  test('two replicas: enable and unapply issued on one reach an agent held by the other, also across a SIGKILL of that replica', { skip: 'flaky: the desired-state push through the other replica sometimes does not arrive; cause under investigation' }, async () => {
-    replica = await startServer(serverEnv); // same PostgreSQL, same secrets
+  // The cause of the old flakiness: the desired state read its version and its enablements at once, so a push could
+  // carry the new version with the old state, and nothing sent it again. Now the version is read first, and the
+  // change reaches replica B through LISTEN/NOTIFY (no waiting for a sweep).
+  test('two replicas: enable and unapply issued on one reach an agent held by the other, also across a SIGKILL of that replica', async () => {
+    // Same PostgreSQL, same secrets; its sweep once an hour, so only a notification explains a delivery.
+    const replicaEnv = { ...serverEnv, AGENT_SWEEP_SECONDS: '3600' };
+    replica = await startServer(replicaEnv);
     const port = new URL(replica.url).port;
     const enrollment = await api('POST', '/api/v1/enrollment-tokens', { name: 'b', group: 'replica-b', maxUses: 1, expiresInHours: 1 });
     const state = join(dir, 'agent-b');
@@ -160,7 +164,7 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     await until('agent B connects to replica B', async () => ((await api('GET', '/api/v1/agents?group=replica-b')).json.items[0].lastSeenAt ? true : undefined));
     for (const t of targets) assert.equal(await t.probe(), FLAWED);
 
-    // Enabled through replica A: replica B's sweep pushes the new desired state to its agent.
+    // Enabled through replica A: replica B is notified and pushes the new desired state to its agent.
     const on = await api('PUT', '/api/v1/patches/SUT-E2E-1/groups/replica-b');
     assert.equal(on.json.sentNow, 0, 'replica A holds no agent of the group');
     const diagnose = (e: Error) => {
@@ -173,7 +177,7 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     // SIGKILL replica B and start it again where the agent looks for it: the agent reconnects.
     replica.proc.kill('SIGKILL');
     await new Promise((r) => replica!.proc.once('exit', r));
-    replica = await startServer({ ...serverEnv, PORT: port });
+    replica = await startServer({ ...replicaEnv, PORT: port });
     const op = await api('POST', '/api/v1/operations/unapply', { patchId: 'SUT-E2E-1', group: 'replica-b' });
     assert.equal(op.status, 201, JSON.stringify(op.json));
     const done = await until('agent B acknowledges through replica B', async () => {

@@ -8,17 +8,21 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import { pgliteRunner, pgRunner, runMigrations, type DbLogger, type SqlRunner } from './migrate.ts';
 import { openPglite } from './pglite.ts';
-import { createPgPool, describeUrl, withTimeout } from './postgres.ts';
+import { pgliteNotifications, postgresNotifications, type Notifications } from './notifications.ts';
+import { createPgPool, describeUrl, prismaUrlParams, withTimeout } from './postgres.ts';
 
 export * from '../generated/prisma/client.ts';
 export { MigrationError, type DbLogger } from './migrate.ts';
 export { DatabaseInUseError } from './pglite.ts';
+export type { ListenSession, Notifications } from './notifications.ts';
 
 export type DbKind = 'postgres' | 'pglite';
 
 export interface Db {
   prisma: PrismaClient;
   kind: DbKind;
+  /** LISTEN/NOTIFY on this database (replicas tell each other what changed). */
+  notifications: Notifications;
   /** Resolves when the database answers; rejects within PING_TIMEOUT_MS otherwise. */
   ping(): Promise<void>;
   /** Idempotent. */
@@ -72,9 +76,16 @@ async function createPostgresDb(opts: CreateDbOptions & { databaseUrl: string })
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   logger.info({ database: describeUrl(databaseUrl) }, 'using PostgreSQL');
   let closing: Promise<void> | undefined;
+  const fromUrl = prismaUrlParams(databaseUrl);
+  const notifications = postgresNotifications({
+    connectionString: fromUrl.connectionString,
+    connectTimeoutMs: opts.connectTimeoutMs ?? fromUrl.connectTimeoutMs ?? 5_000,
+    notify: (sql, params) => pool.query(sql, params),
+  });
   return {
     prisma,
     kind: 'postgres',
+    notifications,
     async ping() {
       await withTimeout(pool.query('SELECT 1'), PING_TIMEOUT_MS, `PostgreSQL did not answer within ${PING_TIMEOUT_MS} ms`);
     },
@@ -104,6 +115,7 @@ async function createPgliteDb(opts: CreateDbOptions): Promise<Db> {
   return {
     prisma,
     kind: 'pglite',
+    notifications: pgliteNotifications(handle.pglite),
     async ping() {
       await withTimeout(handle.pglite.query('SELECT 1'), PING_TIMEOUT_MS, `the embedded database did not answer within ${PING_TIMEOUT_MS} ms`);
     },

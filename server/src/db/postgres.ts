@@ -5,7 +5,7 @@ import type { DbLogger } from './migrate.ts';
  * Prisma's own URL parameters, honoured here because adapter-pg ignores them:
  * `connection_limit` (pool size) and `connect_timeout` (seconds).
  */
-function prismaUrlParams(url: string): { connectionString: string; max?: number; connectTimeoutMs?: number } {
+export function prismaUrlParams(url: string): { connectionString: string; max?: number; connectTimeoutMs?: number } {
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -1,59 +1,109 @@
+import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { encodeMessage, type ServerMessage } from '@suture/shared/protocol';
 
+interface Connection {
+  socket: WebSocket;
+  group: string;
+  /** this connection's id, told to the other replicas so they close older ones of the agent */
+  id: string;
+  /** after hello: desired state and commands go out only then, after the welcome */
+  ready: boolean;
+  /** the newest desired-state version sent on this socket (-1: none) */
+  desired: number;
+  /** the command (operation) ids sent on this socket */
+  commands: Set<string>;
+}
+
 /**
  * The agent sockets this replica holds, one per agent: a newer connection with the same agent
- * identity replaces the older one (closed with 4000), never both.
+ * identity replaces the older one (closed with 4000), never both. It remembers what each socket
+ * was sent, so pushes from notifications and the sweep send only what is missing.
  */
 export function createAgentHub() {
-  const sockets = new Map<string, WebSocket>();
-  const groups = new Map<string, string>(); // agentId -> group
-  const desiredSent = new Map<string, number>(); // agentId -> desired-state version it was sent
+  const conns = new Map<string, Connection>();
+  const open = (agentId: string) => {
+    const c = conns.get(agentId);
+    return c && c.ready && c.socket.readyState === c.socket.OPEN ? c : undefined;
+  };
   return {
-    /** Registers `socket` for `agentId`, closing any previous one. */
-    attach(agentId: string, socket: WebSocket, group: string): void {
-      const old = sockets.get(agentId);
-      sockets.set(agentId, socket);
-      groups.set(agentId, group);
-      desiredSent.delete(agentId);
-      if (old && old !== socket) old.close(4000, 'replaced by a newer connection of this agent');
+    /** Registers `socket` for `agentId`, closing any previous one; returns the connection id. */
+    attach(agentId: string, socket: WebSocket, group: string): string {
+      const old = conns.get(agentId);
+      const id = randomUUID();
+      conns.set(agentId, { socket, group, id, ready: false, desired: -1, commands: new Set() });
+      if (old && old.socket !== socket) old.socket.close(4000, 'replaced by a newer connection of this agent');
+      return id;
+    },
+    /** The agent said hello and was welcomed: pushes may go out from now on. */
+    ready(agentId: string, socket: WebSocket): void {
+      const c = conns.get(agentId);
+      if (c?.socket === socket) c.ready = true;
     },
     detach(agentId: string, socket: WebSocket): void {
-      if (sockets.get(agentId) !== socket) return;
-      sockets.delete(agentId);
-      groups.delete(agentId);
-      desiredSent.delete(agentId);
+      if (conns.get(agentId)?.socket === socket) conns.delete(agentId);
     },
     /** Closes an agent's socket (revoked): 4001. */
     disconnect(agentId: string, reason: string): void {
-      sockets.get(agentId)?.close(4001, reason);
+      conns.get(agentId)?.socket.close(4001, reason);
     },
-    /** Sends to the agent if it is connected here; says whether it was. */
+    /** Another replica took a newer connection of this agent: close ours (unless it is that one). */
+    replacedElsewhere(agentId: string, connectionId: string): boolean {
+      const c = conns.get(agentId);
+      if (!c || c.id === connectionId) return false;
+      c.socket.close(4000, 'replaced by a newer connection of this agent');
+      return true;
+    },
+    /** Sends to the agent if it is connected and welcomed here; says whether it was. */
     send(agentId: string, message: ServerMessage): boolean {
-      const s = sockets.get(agentId);
-      if (!s || s.readyState !== s.OPEN) return false;
-      s.send(encodeMessage(message));
+      const c = open(agentId);
+      if (!c) return false;
+      c.socket.send(encodeMessage(message));
+      return true;
+    },
+    /**
+     * Sends a desired state only if it is newer than what this socket was sent: two pushes racing
+     * (a notification and the sweep) never leave an agent with the older one last. `again`: the
+     * agent asked (hello), so it gets it even if this socket had it.
+     */
+    sendDesired(agentId: string, message: ServerMessage, version: number, again = false): boolean {
+      const c = open(agentId);
+      if (!c || version < c.desired || (version === c.desired && !again)) return false;
+      c.socket.send(encodeMessage(message));
+      c.desired = version;
+      return true;
+    },
+    /** Sends a command unless this socket already got it (the agent de-duplicates anyway). */
+    sendCommand(agentId: string, commandId: string, message: ServerMessage, again = false): boolean {
+      const c = open(agentId);
+      if (!c || (c.commands.has(commandId) && !again)) return false;
+      c.socket.send(encodeMessage(message));
+      c.commands.add(commandId);
       return true;
     },
     /** Connected agents of `group` whose desired state is older than `version`. */
     behind(group: string, version: number): string[] {
-      return [...groups].filter(([id, g]) => g === group && (desiredSent.get(id) ?? -1) < version).map(([id]) => id);
+      const out: string[] = [];
+      for (const [id, c] of conns) if (c.ready && c.group === group && c.desired < version) out.push(id);
+      return out;
     },
-    markDesired(agentId: string, version: number): void {
-      if (sockets.has(agentId)) desiredSent.set(agentId, Math.max(version, desiredSent.get(agentId) ?? -1));
+    hasGroup(group: string): boolean {
+      for (const c of conns.values()) if (c.group === group) return true;
+      return false;
     },
     connectedGroups(): string[] {
-      return [...new Set(groups.values())];
+      return [...new Set([...conns.values()].filter((c) => c.ready).map((c) => c.group))];
     },
+    /** Welcomed agents connected here. */
     connectedIds(): string[] {
-      return [...sockets.keys()];
+      return [...conns].filter(([, c]) => c.ready).map(([id]) => id);
     },
     get size(): number {
-      return sockets.size;
+      return conns.size;
     },
     closeAll(): void {
-      for (const s of sockets.values()) s.close(1001, 'server shutting down');
-      sockets.clear();
+      for (const c of conns.values()) c.socket.close(1001, 'server shutting down');
+      conns.clear();
     },
   };
 }

@@ -1,9 +1,18 @@
-/** What the server pushes to agents: commands and desired state, and the sweep that re-sends what a replica missed. */
+/**
+ * What the server pushes to agents, across replicas: commands and desired state. A change made
+ * here is sent at once to the agents held here and NOTIFYed (ids only) to every replica, which
+ * sends it to the agents it holds. The sweep is the safety net for a lost notification.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
 import { toBase64 } from '@suture/shared/encoding';
 import { PROTOCOL_VERSION, type ServerMessage } from '@suture/shared/protocol';
+import type { Notifications } from '../db/index.ts';
 import type { DesiredService } from '../services/desired.service.ts';
 import type { OperationService } from '../services/operation.service.ts';
 import type { AgentHub } from './agent-hub.ts';
+
+export const AGENT_CHANNEL = 'suture_agents';
 
 export const commandMessage = (c: { id: string; patchId: string }): ServerMessage => ({ v: PROTOCOL_VERSION, type: 'command', id: c.id, kind: 'unapply', patchId: c.patchId });
 
@@ -18,41 +27,145 @@ export function desiredMessage(d: Awaited<ReturnType<DesiredService['forGroup']>
   };
 }
 
-/**
- * Sends a group's desired state to its agents connected here that have an older one (after a
- * change on this replica, and from the sweep for changes made on another replica).
- */
-export async function pushDesired(opts: { hub: AgentHub; desired: DesiredService; group: string }): Promise<number> {
-  const d = await opts.desired.forGroup(opts.group);
-  const behind = opts.hub.behind(opts.group, d.version);
-  if (behind.length === 0) return 0;
-  const m = desiredMessage(d);
-  let sent = 0;
-  for (const id of behind) if (opts.hub.send(id, m)) (opts.hub.markDesired(id, d.version), sent++);
-  return sent;
+/** What replicas tell each other (ids only: NOTIFY payloads are capped at 8000 bytes). */
+type Note =
+  | { r: string; t: 'desired'; g: string }
+  | { r: string; t: 'command'; op: string }
+  | { r: string; t: 'revoked'; a: string }
+  | { r: string; t: 'connected'; a: string; c: string };
+type NoteBody = Note extends infer N ? (N extends Note ? Omit<N, 'r'> : never) : never;
+
+function parseNote(payload: string): Note | undefined {
+  try {
+    const n = JSON.parse(payload) as Note;
+    return n && typeof n.r === 'string' && typeof n.t === 'string' ? n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-/**
- * Every `everyMs`: re-sends what a replica missed for the agents held here — commands still
- * pending and not sent lately (created on another replica, or sent while the agent was
- * elsewhere), and desired states newer than what each agent was sent. Never overlaps itself.
- */
-export function startSweep(opts: { hub: AgentHub; operations: OperationService; desired: DesiredService; everyMs: number; onError: (err: unknown) => void }): { stop(): void } {
-  let running = false;
-  const once = async () => {
-    for (const c of await opts.operations.stale({ agentIds: opts.hub.connectedIds(), olderThanMs: 5000 }))
-      if (opts.hub.send(c.agentId, commandMessage(c))) await opts.operations.markSent({ operationId: c.id, agentIds: [c.agentId] });
-    const groups = opts.hub.connectedGroups();
-    const versions = await opts.desired.versions(groups);
-    for (const g of groups) if (opts.hub.behind(g, versions.get(g) ?? 0).length) await pushDesired({ hub: opts.hub, desired: opts.desired, group: g });
-  };
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    once()
-      .catch(opts.onError)
-      .finally(() => (running = false));
-  }, opts.everyMs);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+export interface AgentPushDeps {
+  hub: AgentHub;
+  desired: DesiredService;
+  operations: OperationService;
+  notifications: Notifications;
+  log: Logger;
 }
+
+export function createAgentPush({ hub, desired, operations, notifications, log }: AgentPushDeps) {
+  /** This replica's id: its own notifications come back to it and are ignored. */
+  const replica = randomUUID();
+
+  const notify = (body: NoteBody) =>
+    notifications.notify(AGENT_CHANNEL, JSON.stringify({ r: replica, ...body })).catch((err: unknown) =>
+      // The change itself is committed; the other replicas' sweep delivers it.
+      log.warn({ err: { message: (err as Error).message }, note: body.t }, 'could not notify the other replicas'),
+    );
+
+  /** Sends a group's desired state to its agents held here that have an older one. */
+  async function pushDesired(group: string): Promise<number> {
+    if (!hub.hasGroup(group)) return 0;
+    const d = await desired.forGroup(group);
+    const behind = hub.behind(group, d.version);
+    if (behind.length === 0) return 0;
+    const m = desiredMessage(d);
+    let sent = 0;
+    for (const id of behind) if (hub.sendDesired(id, m, d.version)) sent++;
+    return sent;
+  }
+
+  /** Sends commands to the agents held here that were not sent them on their current socket. */
+  async function sendCommands(commands: { agentId: string; id: string; patchId: string }[], again = false): Promise<string[]> {
+    const byOp = new Map<string, string[]>();
+    for (const c of commands) if (hub.sendCommand(c.agentId, c.id, commandMessage(c), again)) byOp.set(c.id, [...(byOp.get(c.id) ?? []), c.agentId]);
+    for (const [operationId, agentIds] of byOp) await operations.markSent({ operationId, agentIds });
+    return [...byOp.values()].flat();
+  }
+
+  /** One pass of the safety net: every pending command and newer desired state the agents here miss. */
+  async function sweep(): Promise<void> {
+    const ids = hub.connectedIds();
+    if (ids.length === 0) return;
+    await sendCommands(await operations.stale({ agentIds: ids, olderThanMs: 0 }));
+    const groups = hub.connectedGroups();
+    const versions = await desired.versions(groups);
+    for (const g of groups) if (hub.behind(g, versions.get(g) ?? 0).length) await pushDesired(g);
+  }
+
+  async function onNote(n: Note): Promise<void> {
+    if (n.r === replica) return;
+    switch (n.t) {
+      case 'desired':
+        if (typeof n.g === 'string') await pushDesired(n.g);
+        return;
+      case 'command': {
+        const ids = hub.connectedIds();
+        if (typeof n.op === 'string' && ids.length) await sendCommands(await operations.pendingOf({ operationId: n.op, agentIds: ids }));
+        return;
+      }
+      case 'revoked':
+        if (typeof n.a === 'string') hub.disconnect(n.a, 'agent revoked');
+        return;
+      case 'connected':
+        if (typeof n.a === 'string' && typeof n.c === 'string' && hub.replacedElsewhere(n.a, n.c)) log.info({ agentId: n.a }, 'agent connected to another replica; closed its older socket here');
+        return;
+    }
+  }
+
+  return {
+    replica,
+    pushDesired,
+    sweep,
+    /** A NOTIFY payload from the listener. */
+    onPayload(payload: string): void {
+      const n = parseNote(payload);
+      if (!n) return void log.warn('ignored a malformed notification');
+      onNote(n).catch((err: unknown) => log.warn({ err, note: n.t }, 'could not act on a notification'));
+    },
+
+    /** A group's desired state changed (committed): push here, tell the others. Returns how many agents here got it. */
+    async desiredChanged(group: string): Promise<number> {
+      void notify({ t: 'desired', g: group });
+      return pushDesired(group);
+    },
+
+    /** A command was created (committed) for `agentIds`: send it to those held here, tell the others. */
+    async commandIssued(op: { id: string; patchId: string; agentIds: string[] }): Promise<string[]> {
+      void notify({ t: 'command', op: op.id });
+      return sendCommands(op.agentIds.map((agentId) => ({ agentId, id: op.id, patchId: op.patchId })));
+    },
+
+    /** An agent was revoked (committed): close its socket wherever it is. */
+    revoked(agentId: string): void {
+      hub.disconnect(agentId, 'agent revoked');
+      void notify({ t: 'revoked', a: agentId });
+    },
+
+    /** An agent connected here: a replica holding an older socket of it closes that one. */
+    connected(agentId: string, connectionId: string): void {
+      void notify({ t: 'connected', a: agentId, c: connectionId });
+    },
+
+    /** The hello reconciliation: the group's state and every pending command, on this socket. */
+    async reconcile(agentId: string, group: string): Promise<void> {
+      const d = await desired.forGroup(group);
+      hub.sendDesired(agentId, desiredMessage(d), d.version, true);
+      await sendCommands((await operations.pendingFor(agentId)).map((c) => ({ agentId, ...c })), true);
+    },
+
+    /** Runs `sweep` every `everyMs` (never overlapping itself) until stopped. */
+    startSweep(opts: { everyMs: number }): { stop(): void } {
+      let running = false;
+      const timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        sweep()
+          .catch((err: unknown) => log.warn({ err }, 'agent sweep failed'))
+          .finally(() => (running = false));
+      }, opts.everyMs);
+      timer.unref();
+      return { stop: () => clearInterval(timer) };
+    },
+  };
+}
+export type AgentPush = ReturnType<typeof createAgentPush>;

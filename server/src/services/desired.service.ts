@@ -92,10 +92,12 @@ export function createDesiredService({ db, manifests }: { db: Db; manifests: Man
     },
 
     async forGroup(group: string): Promise<GroupDesired> {
-      const [g, rows] = await Promise.all([
-        db.prisma.groupState.findUnique({ where: { groupName: group } }),
-        db.prisma.patchEnablement.findMany({ where: { groupName: group, activeFrom: null, patch: { withdrawnAt: null } }, include: { patch: { select: { envelope: true, moduleSha256: true } } }, orderBy: { patchId: 'asc' } }),
-      ]);
+      // The version first, then the state, never both at once: every change bumps the version
+      // in its own transaction, so the state read afterwards is at least as new as the version
+      // says. Read together, a change committing in between could be labelled with its own new
+      // version but missing from the state, and no replica would ever send it again.
+      const g = await db.prisma.groupState.findUnique({ where: { groupName: group } });
+      const rows = await db.prisma.patchEnablement.findMany({ where: { groupName: group, activeFrom: null, patch: { withdrawnAt: null } }, include: { patch: { select: { envelope: true, moduleSha256: true } } }, orderBy: { patchId: 'asc' } });
       // A root that no longer names this server's online key: agents would refuse our manifests,
       // but they must still learn what is disabled or withdrawn, so the state goes out without them.
       const signed = await manifests.batch([...new Set(rows.map((r) => r.patch.moduleSha256))]).catch((err: unknown) => {

@@ -68,6 +68,13 @@ export function createOperationService({ db }: { db: Db }) {
       return rows.map((r) => ({ agentId: r.agentId, id: r.operationId, patchId: r.operation.patchId }));
     },
 
+    /** The pending targets of one operation among `agentIds` (another replica created it). */
+    async pendingOf(opts: { operationId: string; agentIds: string[] }): Promise<{ agentId: string; id: string; patchId: string }[]> {
+      if (opts.agentIds.length === 0) return [];
+      const rows = await db.prisma.operationTarget.findMany({ where: { operationId: opts.operationId, agentId: { in: opts.agentIds }, status: 'pending' }, include: { operation: { select: { patchId: true } } } });
+      return rows.map((r) => ({ agentId: r.agentId, id: r.operationId, patchId: r.operation.patchId }));
+    },
+
     async markSent(opts: { operationId: string; agentIds: string[] }): Promise<void> {
       await db.prisma.operationTarget.updateMany({ where: { operationId: opts.operationId, agentId: { in: opts.agentIds }, status: 'pending' }, data: { sentAt: new Date() } });
     },

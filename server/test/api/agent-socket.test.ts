@@ -51,7 +51,7 @@ for (const kind of dbKinds()) {
     const hello = { type: 'hello', agentVersion: '0.2.0', os: 'linux', arch: 'x86_64', hostname: 'renamed-host', desiredVersion: 0 };
 
     before(async () => {
-      t = await buildTestApp(kind);
+      t = await buildTestApp(kind, { AGENT_SWEEP_SECONDS: '1' }); // the sweep test below waits for it
       admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
       trust = makeTrust(t.app.onlineKey);
       await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: trust.rootEnvelope });

@@ -3,7 +3,6 @@ import type { WebSocket } from 'ws';
 import { encodeMessage, parseMessage, PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
 import { unauthorized, unavailable } from '../../../lib/errors.ts';
 import type { AgentPrincipal } from '../../../services/agent.service.ts';
-import { commandMessage, desiredMessage } from '../../../lib/agent-push.ts';
 
 const HEARTBEAT_SECONDS = 15;
 
@@ -56,7 +55,8 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
         if (connectedAt) void app.services.agentStatus.disconnected(agent.agentId, connectedAt).catch((err) => log.warn({ err }, 'could not record the disconnect'));
         log.info({ code }, 'agent disconnected');
       });
-      app.agentHub.attach(agent.agentId, socket, agent.group);
+      // One socket per agent: an older one here is closed now, one on another replica on notice.
+      app.agentPush.connected(agent.agentId, app.agentHub.attach(agent.agentId, socket, agent.group));
       log.info('agent connected');
 
       // One message at a time, in order: events are acknowledged only once stored.
@@ -82,17 +82,10 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
             await app.services.fleet.hello({ agentId: agent.agentId, hostname: m.hostname, os: m.os, arch: m.arch, version: m.agentVersion });
             connectedAt = await app.services.agentStatus.connected(agent.agentId);
             send({ v: PROTOCOL_VERSION, type: 'welcome', agentId: agent.agentId, group: agent.group, heartbeatSeconds: HEARTBEAT_SECONDS });
-            // Reconcile: the group's desired state, whatever the agent had.
-            {
-              const d = await app.services.desired.forGroup(agent.group);
-              send(desiredMessage(d));
-              app.agentHub.markDesired(agent.agentId, d.version);
-            }
-            // Reconcile: every command this agent has not acknowledged yet, again.
-            for (const c of await app.services.operations.pendingFor(agent.agentId)) {
-              send(commandMessage(c));
-              await app.services.operations.markSent({ operationId: c.id, agentIds: [agent.agentId] });
-            }
+            // From now on pushes reach this socket; then reconcile: the group's desired state,
+            // whatever the agent had, and every command it has not acknowledged yet, again.
+            app.agentHub.ready(agent.agentId, socket);
+            await app.agentPush.reconcile(agent.agentId, agent.group);
             return;
           case 'inventory':
             return app.services.fleet.recordInventory(agent.agentId, m);

@@ -128,7 +128,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req) => {
       const a = await app.services.agents.revoke(req.params.id);
-      app.agentHub.disconnect(a.id, 'agent revoked'); // on this replica; others refuse its next token renewal
+      app.agentPush.revoked(a.id); // its socket is closed on whichever replica holds it
       req.log.info({ agentId: a.id }, 'agent revoked');
       return a;
     },

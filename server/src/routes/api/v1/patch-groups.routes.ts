@@ -1,7 +1,6 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PatchId } from '@suture/shared/schemas';
-import { pushDesired } from '../../../lib/agent-push.ts';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
 import { errors, Nullable } from '../../schemas.ts';
 import { GroupName } from './views.ts';
@@ -42,7 +41,7 @@ export const patchGroupRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { id, group } = req.params;
       const version = await app.services.desired.enable({ patchId: id, group, byUserId: principalOf(req).userId });
       req.audit({ action: 'patch.enable', targetType: 'patch', targetId: id, after: { group, enabled: true, version } });
-      const sentNow = await pushDesired({ hub: app.agentHub, desired: app.services.desired, group });
+      const sentNow = await app.agentPush.desiredChanged(group);
       req.log.info({ patchId: id, group, version, sentNow }, 'patch enabled for group');
       return { patchId: id, group, enabled: true, version, sentNow };
     },
@@ -58,7 +57,7 @@ export const patchGroupRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { id, group } = req.params;
       const version = await app.services.desired.disable({ patchId: id, group });
       req.audit({ action: 'patch.disable', targetType: 'patch', targetId: id, after: { group, enabled: false, version } });
-      const sentNow = await pushDesired({ hub: app.agentHub, desired: app.services.desired, group });
+      const sentNow = await app.agentPush.desiredChanged(group);
       req.log.info({ patchId: id, group, version, sentNow }, 'patch disabled for group');
       return { patchId: id, group, enabled: false, version, sentNow };
     },

@@ -2,8 +2,7 @@ import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Envelope, PatchId, Sha256Hex } from '@suture/shared/schemas';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
-import { pushDesired } from '../../../lib/agent-push.ts';
-import { Cursor, errors, sendBytes } from '../../schemas.ts';
+import { Cursor, errors, page, sendBytes } from '../../schemas.ts';
 import { CveParam, SeverityList } from './siem-views.ts';
 import { PatchSchema } from './views.ts';
 
@@ -34,7 +33,7 @@ export const patchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       for (const g of groups) await app.services.desired.enable({ patchId: patch.id, group: g.name, byUserId: null, ...(g.delayMinutes > 0 ? { activeFrom: new Date(now + g.delayMinutes * 60_000) } : {}) });
       if (groups.length) req.audit({ action: 'patch.auto-enable', targetType: 'patch', targetId: patch.id, after: { groups } });
       const moved = created ? groups.filter((g) => g.delayMinutes === 0).map((g) => g.name) : await app.services.desired.touchPatch(patch.id);
-      for (const group of moved) await pushDesired({ hub: app.agentHub, desired: app.services.desired, group });
+      for (const group of moved) await app.agentPush.desiredChanged(group);
       return reply.status(created ? 201 : 200).send(patch);
     },
   );
@@ -107,7 +106,7 @@ export const patchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       req.log.info({ patchId: patch.id }, 'patch withdrawn');
       req.audit({ action: 'patch.withdraw', targetType: 'patch', targetId: patch.id, after: { withdrawnAt: patch.withdrawnAt } });
       // Agents of groups that had it enabled take it out (withdrawn patches leave every desired state).
-      for (const group of await app.services.desired.touchPatch(patch.id)) await pushDesired({ hub: app.agentHub, desired: app.services.desired, group });
+      for (const group of await app.services.desired.touchPatch(patch.id)) await app.agentPush.desiredChanged(group);
       return patch;
     },
   );
