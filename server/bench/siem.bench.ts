@@ -20,13 +20,12 @@
  *   BENCH_EVENTS=200000 BENCH_DURATION_S=5 pnpm bench:siem
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { freshBenchDatabase } from './bench-db.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -48,14 +47,6 @@ const PASSWORD = 'bench password that is long enough';
 const TYPES = ['applied', 'unapplied', 'refused', 'busy', 'failed', 'crash', 'adopted'];
 const patchId = (n: number) => `SUT-2026-${String(n).padStart(4, '0')}`;
 
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
@@ -104,27 +95,11 @@ async function seed(db: pg.Client): Promise<void> {
 }
 
 async function main() {
-  const base = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
-  const dbName = `suture_bench_siem_${process.pid}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect().catch((err: Error) => {
-    log(`cannot reach PostgreSQL at ${base} (${err.message}); start it or set BENCH_DATABASE_URL`);
-    process.exit(2);
-  });
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(base);
-  url.pathname = `/${dbName}`;
-  const dbUrl = url.toString();
-  const dir = await mkdtemp(join(tmpdir(), 'suture-bench-siem-'));
-  const port = await freePort();
-  const serverUrl = `http://127.0.0.1:${port}`;
+  const bench = await freshBenchDatabase('siem', log);
+  const { dbName, dbUrl, dir, serverUrl } = bench;
+  const port = bench.port;
   const env = {
-    ...process.env,
-    DATABASE_URL: dbUrl,
-    SUTURE_DATA_DIR: join(dir, 'data'),
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
+    ...bench.env,
     READ_RATE_LIMIT_PER_MINUTE: READ_RATE_LIMIT,
   };
   let server: ChildProcess | undefined;
@@ -133,10 +108,7 @@ async function main() {
     server?.kill('SIGKILL');
     await db.end().catch(() => {});
     await sleep(300);
-    if (process.env.BENCH_KEEP_DB === '1') log(`kept database ${dbName} (BENCH_KEEP_DB=1); drop it with: DROP DATABASE ${dbName}`);
-    else await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err: Error) => log(`could not drop ${dbName}: ${err.message}`));
-    await admin.end();
-    await rm(dir, { recursive: true, force: true });
+    await bench.drop({ keep: process.env.BENCH_KEEP_DB === '1' });
   };
   process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 

@@ -15,14 +15,14 @@
  *   BENCH_AGENTS=200,1000 pnpm bench:unapply
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { SPEC_VERSION, type RootDocument } from '@suture/shared/schemas';
 import { envelopeBytes, generateKeyPair, signDocument } from '@suture/shared/trust';
+import { freshBenchDatabase } from './bench-db.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const STEPS = (process.env.BENCH_AGENTS ?? '1000,5000,10000').split(',').map(Number);
@@ -34,14 +34,6 @@ const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PASSWORD = 'bench password that is long enough';
 
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
 
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -55,27 +47,11 @@ const pct = (xs: number[], p: number) => {
 const round = (n: number) => Math.round(n * 10) / 10;
 
 async function main() {
-  const base = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
-  const dbName = `suture_bench_unapply_${process.pid}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect().catch((err: Error) => {
-    log(`cannot reach PostgreSQL at ${base} (${err.message}); start it or set BENCH_DATABASE_URL`);
-    process.exit(2);
-  });
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(base);
-  url.pathname = `/${dbName}`;
-  const dbUrl = url.toString();
-  const dir = await mkdtemp(join(tmpdir(), 'suture-bench-unapply-'));
-  const port = await freePort();
-  const serverUrl = `http://127.0.0.1:${port}`;
+  const bench = await freshBenchDatabase('unapply', log);
+  const { dbName, dbUrl, dir, serverUrl } = bench;
+  const port = bench.port;
   const env = {
-    ...process.env,
-    DATABASE_URL: dbUrl,
-    SUTURE_DATA_DIR: join(dir, 'data'),
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
+    ...bench.env,
     LOGIN_RATE_LIMIT_PER_MINUTE: '10000',
     MAX_AGENT_SOCKETS: '50000',
     AGENT_JWT_TTL_SECONDS: '3600',
@@ -88,9 +64,7 @@ async function main() {
     server?.kill('SIGKILL');
     await db.end().catch(() => {});
     await sleep(500);
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err: Error) => log(`could not drop ${dbName}: ${err.message}`));
-    await admin.end();
-    await rm(dir, { recursive: true, force: true });
+    await bench.drop();
   };
   process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
