@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { SPEC_VERSION, type PatchDocument, type RootDocument } from '@suture/shared/schemas';
@@ -150,4 +151,60 @@ export async function enrollAgent(opts: { url: string; token: string; group: str
 /** Runs the real agent daemon (`suture-agent run`) on `stateDir`. */
 export function runAgent(stateDir: string): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', agentEntry, '--state-dir', stateDir, 'run', '--interval', '500'], { cwd: repoRoot, stdio: 'ignore' });
+}
+
+/** Polls `predicate` (every 200 ms) until it returns a value other than undefined or false, and returns that; fails naming `what` after `timeoutMs`. A throw counts as not yet. */
+export async function until<T>(predicate: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  let last: unknown;
+  for (const end = Date.now() + timeoutMs; ; await new Promise((r) => setTimeout(r, 200))) {
+    try {
+      const v = await predicate();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`not within ${timeoutMs} ms: ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+  }
+}
+
+/** The pids of `pid`'s children (Linux). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** `hostPid`'s pid inside the innermost PID namespace it is in. */
+export function namespacePid(hostPid: number): number {
+  const line = readFileSync(`/proc/${hostPid}/status`, 'utf8').split('\n').find((l) => l.startsWith('NSpid:'));
+  if (!line) throw new Error(`no NSpid for ${hostPid}`);
+  return Number(line.trim().split(/\s+/).at(-1));
+}
+
+export interface IsolatedAgent {
+  /** `unshare`, whose child is the agent; SIGKILL it and the agent and everything in its namespace die */
+  proc: ChildProcess;
+  /** the agent's pid on the host */
+  hostPid: number;
+  /** runs a command inside the agent's PID namespace (pass as `wrap` to startTarget) */
+  wrap: string[];
+}
+
+/**
+ * Runs the real agent daemon on `stateDir` as PID 1 of a PID namespace of its own (with its own
+ * /proc), so several agents on one machine each see, and patch, only the targets started in
+ * their namespace (`wrap`), never each other's. Linux, root.
+ */
+export async function runIsolatedAgent(stateDir: string): Promise<IsolatedAgent> {
+  const proc = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, '--import', 'tsx', agentEntry, '--state-dir', stateDir, 'run', '--interval', '500'], { cwd: repoRoot, stdio: 'ignore' });
+  const hostPid = await until(() => (proc.exitCode !== null ? Promise.reject(new Error(`unshare exited with ${proc.exitCode}`)) : childrenOf(proc.pid!)[0]), 10_000, 'unshare starts the agent');
+  return { proc, hostPid, wrap: ['nsenter', '--target', String(hostPid), '--pid', '--'] };
+}
+
+/** The target's own pid on the host and in its namespace, when `startTarget` ran it through a wrapper such as nsenter. */
+export async function wrappedPids(wrapperPid: number): Promise<{ hostPid: number; nsPid: number }> {
+  const hostPid = await until(() => childrenOf(wrapperPid)[0], 5000, `the wrapper ${wrapperPid} starts the target`);
+  return { hostPid, nsPid: namespacePid(hostPid) };
 }

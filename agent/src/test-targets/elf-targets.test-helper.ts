@@ -108,8 +108,10 @@ export const FLAWED = 'ok=1 canary=smashed';
 export const FIXED = 'ok=0 canary=intact';
 export const NORMAL = 'ok=1 canary=intact';
 
-export async function startTarget(t: BuiltTarget, opts: { threads?: number } = {}): Promise<RunningTarget> {
-  const child = spawn(t.exe, [String(opts.threads ?? 0)], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...t.env } });
+/** `wrap`: a command that runs the target, e.g. `nsenter` into a PID namespace (`pid` is then the wrapper's). */
+export async function startTarget(t: BuiltTarget, opts: { threads?: number; wrap?: string[] } = {}): Promise<RunningTarget> {
+  const [cmd, ...args] = [...(opts.wrap ?? []), t.exe, String(opts.threads ?? 0)];
+  const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...t.env } });
   const lines = createInterface({ input: child.stdout! });
   const waiting: ((l: string) => void)[] = [];
   const early: string[] = [];
