@@ -20,11 +20,14 @@ export const helloMessage = { type: 'hello', agentVersion: '0.2.0', os: 'linux',
 export async function connectAgent(url: string, token: string) {
   const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
   const inbox: ServerMessage[] = [];
+  /** every message received, in order (`next` takes from `inbox`, never from here) */
+  const received: ServerMessage[] = [];
   const waiters: (() => void)[] = [];
   ws.on('message', (d: Buffer) => {
     const p = parseMessage('server', d);
     assert.ok(p.ok, `the server sent an invalid message: ${d.toString()}`);
     inbox.push(p.message);
+    received.push(p.message);
     waiters.splice(0).forEach((w) => w());
   });
   const closed = new Promise<{ code: number; reason: string }>((res) => ws.once('close', (code, reason) => res({ code, reason: reason.toString() })));
@@ -37,5 +40,5 @@ export async function connectAgent(url: string, token: string) {
     }
   };
   const send = (m: object) => ws.send(JSON.stringify({ v: PROTOCOL_VERSION, ...m }));
-  return { ws, next, send, closed };
+  return { ws, next, send, closed, received };
 }

@@ -1,0 +1,68 @@
+/**
+ * Desired state on one socket never goes backwards: a hello's reconcile reads the group's state
+ * and may send it after a newer push (a patch enabled or disabled meanwhile) went out on the
+ * same socket. The agent enforces the last desired state it received, so that must be the
+ * newest. Raced many times over a real socket, on each database.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { signDocument } from '@suture/shared/trust';
+import type { ServerMessage } from '@suture/shared/protocol';
+import { bearer, buildTestApp, createUserAndLogin, dbKinds, makeTrust, patchDoc, type TestApp } from '../helper.ts';
+import { connectAgent, enrollAgent, helloMessage } from '../agent-client.ts';
+
+const ITERATIONS = 60;
+
+for (const kind of dbKinds()) {
+  describe(`desired state order on one socket (${kind})`, () => {
+    let t: TestApp;
+    let admin: string;
+    let wsUrl: string;
+    let patchId: string;
+
+    before(async () => {
+      // The sweep once an hour: it must not repair what the race got wrong before we look.
+      t = await buildTestApp(kind, { AGENT_SWEEP_SECONDS: '3600' });
+      admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
+      const trust = makeTrust(t.app.onlineKey);
+      await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: trust.rootEnvelope });
+      const doc = patchDoc({ moduleSha256: 'cd'.repeat(32) });
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/patches', headers: bearer(admin), payload: signDocument('patch', doc, [trust.publisher]) });
+      assert.equal(res.statusCode, 201, res.body);
+      patchId = doc.id;
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      wsUrl = `ws://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/api/v1/agents/socket`;
+    });
+    after(async () => t?.close());
+
+    test(`a hello's reconcile never overtakes a newer push: after enable/disable racing a hello, the last desired state received is the newest (${ITERATIONS} rounds)`, async () => {
+      const agent = await enrollAgent(t.app, { admin, hostname: 'order-01', group: 'order' });
+      let enabled = false;
+      const stale: string[] = [];
+      for (let i = 0; i < ITERATIONS; i++) {
+        const c = await connectAgent(wsUrl, agent.token);
+        enabled = !enabled;
+        const toggle = async () => {
+          await sleep(i % 7); // a different overlap each round
+          const res = await t.app.inject({ method: enabled ? 'PUT' : 'DELETE', url: `/api/v1/patches/${patchId}/groups/order`, headers: bearer(admin) });
+          assert.equal(res.statusCode, 200, res.body);
+          return res.json().version as number; // its push has gone out when the response is sent
+        };
+        c.send(helloMessage);
+        const [version] = await Promise.all([toggle(), c.next('welcome')]);
+        // Messages are handled in order: the token answers only after the hello's reconcile is done.
+        c.send({ type: 'renew-token' });
+        await c.next('token');
+        const last = c.received.filter((m): m is Extract<ServerMessage, { type: 'desired' }> => m.type === 'desired').at(-1);
+        assert.ok(last, `round ${i}: a desired state was received`);
+        if (last.state.version !== version || last.state.enabled.includes(patchId) !== enabled)
+          stale.push(`round ${i}: last received version ${last.state.version} enabled [${last.state.enabled.join(',')}], newest is ${version} with the patch ${enabled ? 'enabled' : 'disabled'}`);
+        c.ws.close();
+        await c.closed;
+      }
+      assert.deepEqual(stale, [], 'the agent was left with an older desired state');
+    });
+  });
+}
