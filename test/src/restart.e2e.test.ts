@@ -98,7 +98,9 @@ describe('restarts: server SIGKILLed mid-rollout, agent SIGKILLed with a patch a
     for (const a of fleet)
       await until(async () => (await online(a.id)) && ((await api('GET', `/api/v1/agents/${a.id}`)).json.modules as { sha256: string }[]).some((m) => m.sha256 === lib.identity.sha256), 30_000, `agent ${a.id} online with its inventory`);
 
-    const created = await api('POST', '/api/v1/rollouts', { patchId: PATCH_ID, stageMinutes: 0.5, minAppliedShare: 1, maxFailures: 0, maxCrashes: 0 });
+    // 45 s stages: stage 1 starts as soon as the restarted server ticks, and ring 1 must reconnect
+    // (its back-off can reach ~24 s after a kill) and apply within it, or the stage halts by design.
+    const created = await api('POST', '/api/v1/rollouts', { patchId: PATCH_ID, stageMinutes: 0.75, minAppliedShare: 1, maxFailures: 0, maxCrashes: 0 });
     assert.equal(created.status, 201, JSON.stringify(created.json));
     const rolloutId = created.json.id as string;
     const [ring0, ...ring1] = fleet as [(typeof fleet)[number], ...(typeof fleet)[number][]];
@@ -117,7 +119,7 @@ describe('restarts: server SIGKILLed mid-rollout, agent SIGKILLed with a patch a
       const r = (await api('GET', `/api/v1/rollouts/${rolloutId}`)).json;
       if (r.status === 'halted') throw Object.assign(new Error(`halted: ${r.haltReason}`), { halted: true });
       return r.status === 'completed' ? r : undefined;
-    }, 90_000, 'the rollout completes').catch((err: Error) => assert.fail(`${err.message}\nserver log:\n${server.logs().split('\n').slice(-30).join('\n')}`));
+    }, 150_000, 'the rollout completes').catch((err: Error) => assert.fail(`${err.message}\nserver log:\n${server.logs().split('\n').slice(-30).join('\n')}`));
     assert.deepEqual(done.stages.map((s: { status: string; agents: number; applied: number }) => [s.status, s.agents, s.applied]), [['passed', 1, 1], ['passed', 2, 2]]);
     for (const a of fleet) for (const { t } of a.targets) assert.equal(await t.probe(), FIXED, `target ${t.pid} patched`);
 
