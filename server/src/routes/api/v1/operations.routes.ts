@@ -4,22 +4,10 @@ import { PatchId } from '@suture/shared/schemas';
 import { badRequest } from '../../../lib/errors.ts';
 import { unapplyNow } from '../../../lib/unapply.ts';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
-import { errors, Nullable } from '../../schemas.ts';
+import { errors } from '../../schemas.ts';
 import { sseStreams } from '../../sse.ts';
-import { GroupName } from './views.ts';
+import { GroupName, OperationSchema } from './views.ts';
 
-const OperationSchema = Type.Object({
-  id: Type.String(),
-  kind: Type.Literal('unapply'),
-  patchId: Type.String(),
-  scope: Type.String(),
-  createdAt: Type.String(),
-  total: Type.Integer(),
-  acknowledged: Type.Integer(),
-  pending: Type.Integer(),
-  failed: Type.Integer(),
-  targets: Type.Array(Type.Object({ agentId: Type.String(), status: Type.String(), detail: Nullable(Type.String()), doneAt: Nullable(Type.String()) })),
-});
 
 const FOLLOW_POLL_MS = 250;
 const FOLLOW_MAX_MS = 10 * 60_000;
