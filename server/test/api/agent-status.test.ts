@@ -122,5 +122,31 @@ for (const kind of dbKinds()) {
       assert.equal(missing.status, 404);
       assert.equal((await fetch(`${base}/api/v1/operations/${id}/follow`)).status, 401);
     });
+
+    test('shutting down ends an open operation stream and does not wait for its connection (on a server of its own)', async () => {
+      const own = await buildTestApp(kind);
+      let closing: Promise<void> | undefined;
+      try {
+        const boss = (await createUserAndLogin(own.app, { username: 'boss', role: 'admin' })).token;
+        await own.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(boss), payload: makeTrust(own.app.onlineKey).rootEnvelope });
+        const a = await enrollAgent(own.app, { admin: boss, hostname: 'status-04', group: 'shutdown' }); // never connects: the operation stays pending
+        const op = await own.app.inject({ method: 'POST', url: '/api/v1/operations/unapply', headers: bearer(boss), payload: { patchId: 'SUT-SHUT', agentId: a.id } });
+        assert.equal(op.statusCode, 201, op.body);
+        await own.app.listen({ port: 0, host: '127.0.0.1' });
+        const ownBase = `http://127.0.0.1:${(own.app.server.address() as AddressInfo).port}`;
+        const res = await fetch(`${ownBase}/api/v1/operations/${op.json().id}/follow`, { headers: bearer(boss) });
+        const reader = res.body!.getReader();
+        let text = '';
+        while (!text.includes('event: progress')) text += Buffer.from((await reader.read()).value ?? []).toString('utf8');
+        closing = own.app.close();
+        // Generous: the bug was the keep-alive timeout (72 s) holding close open.
+        const closed = await Promise.race([closing.then(() => true), sleep(10_000).then(() => false)]);
+        assert.ok(closed, 'app.close() waits on the open stream');
+        for (let r = await reader.read(); !r.done; r = await reader.read()); // the stream ends
+      } finally {
+        await closing; // own.close() would close the app a second time
+        await own.close();
+      }
+    });
   });
 }

@@ -257,7 +257,7 @@ for (const kind of dbKinds()) {
       assert.deepEqual(await ok('/cves/CVE-2020-0001/vulnerable'), { items: [], nextCursor: null });
     });
 
-    test('the overview: agents, patches, coverage summed over published patches, exposed endpoints, the latest events', async () => {
+    test('the overview: agents, patches, coverage summed over published patches, exposed endpoints, the latest events, the sampling period', async () => {
       const o = await ok('/overview');
       assert.deepEqual(o.agents, { total: 5, online: 0, offline: 4, revoked: 1 });
       assert.deepEqual(o.patches, { published: 2, withdrawn: 1 });
@@ -265,6 +265,7 @@ for (const kind of dbKinds()) {
       assert.equal(o.vulnerableEndpoints, 2);
       assert.equal(o.recentEvents.length, 30);
       assert.deepEqual(seqs(o.recentEvents), seqs(all.slice(-30)).reverse(), 'newest first');
+      assert.equal(o.coverageSampleSeconds, 300, 'COVERAGE_SAMPLE_SECONDS (its default here)');
     });
 
     test('coverage history: one sample per period whatever the number of replicas, per patch or fleet totals, time range and paging', async () => {

@@ -145,10 +145,10 @@ export function Bar(props: { value: number; total: number; tone?: string }) {
 }
 
 /** Lines over time, drawn as SVG (no chart library): one polyline per series. */
-export function LineChart(props: { points: { at: string; values: Record<string, number> }[]; series: { key: string; label: string; tone: string }[] }) {
+export function LineChart(props: { points: { at: string; values: Record<string, number> }[]; series: { key: string; label: string; tone: string }[]; empty?: string | undefined }) {
   const W = 640, H = 180, L = 36, B = 22, T = 8, R = 8;
   const pts = props.points;
-  if (pts.length === 0) return html`<${Empty}>No samples yet: the server records coverage every minute.<//>`;
+  if (pts.length === 0) return html`<${Empty}>${props.empty ?? 'No samples yet: the server records coverage periodically (every 5 minutes unless COVERAGE_SAMPLE_SECONDS says otherwise).'}<//>`;
   const xs = pts.map((p) => Date.parse(p.at));
   const x0 = Math.min(...xs), x1 = Math.max(...xs);
   const maxY = Math.max(1, ...pts.flatMap((p) => props.series.map((s) => p.values[s.key] ?? 0)));

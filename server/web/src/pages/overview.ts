@@ -19,11 +19,14 @@ async function countAll<T>(path: string, signal: AbortSignal, each: (t: T) => vo
   return false;
 }
 
+/** What the page shows: the overview, or what a server without one lets it count. */
+type Shown = Omit<Overview, 'coverageSampleSeconds'> & { coverageSampleSeconds?: number; fallback?: true; partial?: boolean };
+
 /**
  * A server without the SIEM read API has no /overview: count agents and patches from their
  * lists instead, so the fleet's state still shows (coverage and events need that API).
  */
-async function fallbackOverview(signal: AbortSignal): Promise<Overview & { partial: boolean; fallback: true }> {
+async function fallbackOverview(signal: AbortSignal): Promise<Shown> {
   const agents = { total: 0, online: 0, offline: 0, revoked: 0 };
   const patches = { published: 0, withdrawn: 0 };
   const [a, p] = await Promise.all([
@@ -32,8 +35,6 @@ async function fallbackOverview(signal: AbortSignal): Promise<Overview & { parti
   ]);
   return { agents, patches, coverage: { applied: 0, vulnerable: 0, notApplicable: 0 }, vulnerableEndpoints: 0, recentEvents: [], partial: !a || !p, fallback: true };
 }
-
-type Shown = Overview & { fallback?: true; partial?: boolean };
 
 export function OverviewPage() {
   const overview = useLoad<Shown>(
@@ -78,6 +79,7 @@ export function OverviewPage() {
             { key: 'applied', label: 'applied', tone: 'ok' },
             { key: 'vulnerable', label: 'vulnerable', tone: 'bad' },
           ]}
+          empty=${o?.coverageSampleSeconds ? `No samples yet: the server records coverage every ${every(o.coverageSampleSeconds)}.` : undefined}
         />`}
     <//>
     <section class="card">
@@ -91,4 +93,10 @@ export function OverviewPage() {
 function coveragePct(c: Overview['coverage']): string {
   const n = c.applied + c.vulnerable;
   return n === 0 ? '—' : `${Math.round((c.applied / n) * 100)}%`;
+}
+
+/** A sampling period in words: "5 minutes", "90 seconds", "hour". */
+function every(seconds: number): string {
+  const [n, unit] = seconds % 3600 === 0 ? [seconds / 3600, 'hour'] : seconds % 60 === 0 ? [seconds / 60, 'minute'] : [seconds, 'second'];
+  return n === 1 ? unit : `${n} ${unit}s`;
 }

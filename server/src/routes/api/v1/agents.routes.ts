@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Cursor, errors, page } from '../../schemas.ts';
-import { AgentEventSchema, AgentPatchSchema, AgentSchema, GroupName, Tag } from './views.ts';
+import { AgentDetailSchema, AgentEventSchema, AgentSchema, GroupName, Tag } from './views.ts';
 
 const Hostname = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 const Secret = Type.String({ minLength: 20, maxLength: 200 });
@@ -104,7 +104,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'One agent: its state, the modules it has loaded (process counts) and where each enabled patch stands on it',
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
         response: {
-          200: Type.Object({ agent: AgentSchema, modules: Type.Array(Type.Object({ sha256: Type.String(), name: Type.String(), processes: Type.Integer() })), patches: Type.Array(AgentPatchSchema) }),
+          200: AgentDetailSchema,
           ...errors(401, 403, 404),
         },
       },

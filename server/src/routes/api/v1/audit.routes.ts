@@ -1,18 +1,7 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Cursor, errors, Nullable, page } from '../../schemas.ts';
-
-const AuditSchema = Type.Object({
-  seq: Type.String({ description: 'position in the log (the cursor)' }),
-  at: Type.String(),
-  actor: Type.Object({ id: Nullable(Type.String()), name: Type.String(), via: Type.String({ description: 'session | token | system' }) }),
-  action: Type.String({ description: 'e.g. group.put, patch.enable, operation.unapply; undescribed changes are "<METHOD> <route>"' }),
-  target: Type.Object({ type: Type.String(), id: Type.String() }),
-  before: Type.Unknown(),
-  after: Type.Unknown(),
-  requestId: Nullable(Type.String()),
-  ip: Nullable(Type.String()),
-});
+import { AuditEntrySchema } from './views.ts';
 
 /** The audit log, read-only and append-only: every change a person or their token made. */
 export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -36,7 +25,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ items: Type.Array(AuditSchema), nextCursor: Nullable(Type.String()) }), ...errors(400, 401, 403) },
+        response: { 200: Type.Object({ items: Type.Array(AuditEntrySchema), nextCursor: Nullable(Type.String()) }), ...errors(400, 401, 403) },
       },
     },
     async (req) => {

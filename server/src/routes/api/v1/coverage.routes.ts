@@ -4,26 +4,7 @@ import { PatchId } from '@suture/shared/schemas';
 import { badRequest } from '../../../lib/errors.ts';
 import { Cursor, errors, Nullable } from '../../schemas.ts';
 import { CveParam, PatchIdCursor, SeverityList } from './siem-views.ts';
-
-const CoverageSchema = Type.Object({
-  patchId: Type.String(),
-  title: Type.String(),
-  cves: Type.Array(Type.String()),
-  severity: Type.String(),
-  status: Type.Union([Type.Literal('published'), Type.Literal('withdrawn')]),
-  applied: Type.Integer({ description: 'agents that load the module and have the patch applied in every such process' }),
-  vulnerable: Type.Integer({ description: 'agents that load the module and are not protected' }),
-  notApplicable: Type.Integer({ description: 'agents that do not load the module' }),
-  agents: Type.Integer({ description: 'enrolled agents that are not revoked (applied + vulnerable + notApplicable)' }),
-});
-
-const CoveragePointSchema = Type.Object({
-  at: Type.String({ description: 'start of the sampling period (COVERAGE_SAMPLE_SECONDS)' }),
-  patchId: Nullable(Type.String({ description: 'null: the fleet totals, summed over the patches sampled then' })),
-  applied: Type.Integer(),
-  vulnerable: Type.Integer(),
-  notApplicable: Type.Integer(),
-});
+import { CoveragePointSchema, CoverageSchema } from './views.ts';
 
 const Millis = Type.String({ pattern: '^[0-9]{1,15}$', description: 'return samples after this cursor (from nextCursor)' });
 

@@ -2,6 +2,7 @@ import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Cursor, errors, Nullable } from '../../schemas.ts';
 import { CveParam } from './siem-views.ts';
+import { VulnerableEndpointSchema } from './views.ts';
 
 /** Per CVE: the endpoints still exposed to it. */
 export const cveRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -23,18 +24,7 @@ export const cveRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: {
           200: Type.Object({
             items: Type.Array(
-              Type.Object({
-                agentId: Type.String(),
-                hostname: Type.String(),
-                group: Type.String(),
-                os: Type.String(),
-                online: Type.Boolean(),
-                patchId: Type.String(),
-                moduleSha256: Type.String(),
-                moduleName: Type.String(),
-                processes: Type.Integer({ description: 'processes on the agent that load the module' }),
-                applied: Type.Integer({ description: 'of those, processes the patch is applied in' }),
-              }),
+              VulnerableEndpointSchema,
             ),
             nextCursor: Nullable(Type.String()),
           }),

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import Type, { type Static } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PatchId } from '@suture/shared/schemas';
@@ -6,6 +5,7 @@ import { badRequest } from '../../../lib/errors.ts';
 import { SIEM_EVENT_TYPES } from '../../../siem/index.ts';
 import type { EventFilter } from '../../../services/siem-events.service.ts';
 import { Cursor, errors, Nullable } from '../../schemas.ts';
+import { sseStreams } from '../../sse.ts';
 import { CveParam, SeverityList, SiemEventSchema } from './siem-views.ts';
 import { GroupName } from './views.ts';
 
@@ -43,18 +43,11 @@ function filterOf(q: Static<typeof FollowQuery>): EventFilter {
 }
 
 const FOLLOW_POLL_MS = 500;
-const FOLLOW_KEEPALIVE_MS = 15_000;
 const FOLLOW_BATCH = 500;
 
 /** The SIEM event log: pull a page at a time, or follow new events live. Read-only. */
 export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  // Open streams: how to end each, and when it has ended. Shutdown ends them and waits, so the
-  // server's close finds their connections idle rather than waiting out the keep-alive timeout.
-  const following = new Map<() => void, Promise<void>>();
-  app.addHook('preClose', async () => {
-    for (const end of following.keys()) end();
-    await Promise.all(following.values());
-  });
+  const stream = sseStreams(app);
 
   app.get(
     '/events',
@@ -96,34 +89,14 @@ export const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const lastId = req.headers['last-event-id'];
       const resume = req.query.after ?? (typeof lastId === 'string' && /^[0-9]{1,19}$/.test(lastId) ? lastId : undefined);
       let cursor = resume !== undefined ? BigInt(resume) : await app.services.siemEvents.latestSeq();
-      reply.hijack();
-      const res = reply.raw;
-      // connection: close, so a stream that ends (at shutdown too) takes its connection with it.
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'close', 'x-request-id': req.id, 'x-accel-buffering': 'no' });
-      res.write(': following\n\n');
-      let open = true;
-      const wake = new AbortController();
-      const end = () => ((open = false), wake.abort());
-      let ended!: () => void;
-      following.set(end, new Promise<void>((r) => (ended = r)));
-      res.once('close', end); // the client went away (or the response ended)
-      let wrote = Date.now();
-      try {
-        while (open) {
+      await stream(req, reply, { log: 'following events failed', message: 'the server could not read the event log; follow again from the last id' }, async (s) => {
+        while (s.open) {
           const batch = await app.services.siemEvents.list({ filter, afterSeq: cursor, limit: FOLLOW_BATCH });
-          for (const e of batch) res.write(`id: ${e.seq}\nevent: event\ndata: ${JSON.stringify(e)}\n\n`);
-          if (batch.length) (cursor = BigInt(batch[batch.length - 1]!.seq), (wrote = Date.now()));
-          else if (Date.now() - wrote > FOLLOW_KEEPALIVE_MS) (res.write(': keep-alive\n\n'), (wrote = Date.now()));
-          if (batch.length < FOLLOW_BATCH) await sleep(FOLLOW_POLL_MS, undefined, { signal: wake.signal }).catch(() => undefined);
+          for (const e of batch) s.send('event', e, e.seq);
+          if (batch.length) cursor = BigInt(batch[batch.length - 1]!.seq);
+          if (batch.length < FOLLOW_BATCH) await s.pause(FOLLOW_POLL_MS);
         }
-      } catch (err) {
-        req.log.warn({ err }, 'following events failed');
-        if (open) res.write(`event: error\ndata: ${JSON.stringify({ message: 'the server could not read the event log; follow again from the last id' })}\n\n`);
-      } finally {
-        res.end();
-        following.delete(end);
-        ended();
-      }
+      });
     },
   );
 };

@@ -1,18 +1,8 @@
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors, Nullable } from '../../schemas.ts';
-import { Severity } from '@suture/shared/schemas';
-import { GroupName, Tag } from './views.ts';
+import { AutoEnableSchema, GroupName, GroupSchema, Tag } from './views.ts';
 
-const AutoEnable = Nullable(Type.Object({ minSeverity: Severity, delayMinutes: Type.Integer({ minimum: 0, maximum: 60 * 24 * 90 }) }, { additionalProperties: false }));
-const GroupSchema = Type.Object({
-  name: Type.String(),
-  description: Type.String(),
-  ring: Nullable(Type.Integer({ description: 'rollouts go through rings in ascending order; null: in no ring' })),
-  autoEnable: AutoEnable,
-  agents: Type.Integer(),
-  online: Type.Integer(),
-});
 const RuleSchema = Type.Object({ id: Type.String(), priority: Type.Integer(), group: Type.String(), os: Nullable(Type.String()), hostnamePattern: Nullable(Type.String()), tag: Nullable(Type.String()), createdAt: Type.String() });
 
 /** Agent groups (rings and policies for new patches) and the rules that place agents at enrollment. */
@@ -31,7 +21,7 @@ export const groupRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['groups'],
         summary: "Create or change a group: its ring and its policy for new patches (enable those at or above a severity, after a delay)",
         params: Type.Object({ name: GroupName }),
-        body: Type.Object({ description: Type.Optional(Type.String({ maxLength: 500 })), ring: Nullable(Type.Integer({ minimum: 0, maximum: 1000 })), autoEnable: AutoEnable }, { additionalProperties: false }),
+        body: Type.Object({ description: Type.Optional(Type.String({ maxLength: 500 })), ring: Nullable(Type.Integer({ minimum: 0, maximum: 1000 })), autoEnable: AutoEnableSchema }, { additionalProperties: false }),
         response: { 200: GroupSchema, ...errors(400, 401, 403) },
       },
     },

@@ -1,34 +1,20 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PatchId } from '@suture/shared/schemas';
 import { badRequest } from '../../../lib/errors.ts';
 import { unapplyNow } from '../../../lib/unapply.ts';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
-import { errors, Nullable } from '../../schemas.ts';
-import { GroupName } from './views.ts';
+import { errors } from '../../schemas.ts';
+import { sseStreams } from '../../sse.ts';
+import { GroupName, OperationSchema } from './views.ts';
 
-const OperationSchema = Type.Object({
-  id: Type.String(),
-  kind: Type.Literal('unapply'),
-  patchId: Type.String(),
-  scope: Type.String(),
-  createdAt: Type.String(),
-  total: Type.Integer(),
-  acknowledged: Type.Integer(),
-  pending: Type.Integer(),
-  failed: Type.Integer(),
-  targets: Type.Array(Type.Object({ agentId: Type.String(), status: Type.String(), detail: Nullable(Type.String()), doneAt: Nullable(Type.String()) })),
-});
 
 const FOLLOW_POLL_MS = 250;
-const FOLLOW_KEEPALIVE_MS = 15_000;
 const FOLLOW_MAX_MS = 10 * 60_000;
 
 /** Operations: take a patch out now, fleet-wide, from a group or from one agent, and follow it. */
 export const operationRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const following = new Set<() => void>();
-  app.addHook('preClose', async () => following.forEach((end) => end()));
+  const stream = sseStreams(app);
 
   app.post(
     '/operations/unapply',
@@ -84,39 +70,18 @@ export const operationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (req, reply) => {
       if ((await app.services.operations.progress(req.params.id)).total === 0) await app.services.operations.get(req.params.id); // 404 before the stream starts
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-request-id': req.id, 'x-accel-buffering': 'no' });
-      let open = true;
-      const end = () => (open = false);
-      following.add(end);
-      req.raw.once('close', end);
-      const deadline = Date.now() + FOLLOW_MAX_MS;
-      let last = '';
-      let wrote = Date.now();
-      try {
-        while (open) {
+      await stream(req, reply, { log: 'following an operation failed', message: 'the server could not read the operation; follow it again' }, async (s) => {
+        const deadline = Date.now() + FOLLOW_MAX_MS;
+        let last = '';
+        while (s.open) {
           const p = await app.services.operations.progress(req.params.id);
+          if (p.pending === 0) return s.send('done', p);
           const data = JSON.stringify(p);
-          if (p.pending === 0) {
-            res.write(`event: done\ndata: ${data}\n\n`);
-            break;
-          }
-          if (data !== last) (res.write(`event: progress\ndata: ${data}\n\n`), (last = data), (wrote = Date.now()));
-          else if (Date.now() - wrote > FOLLOW_KEEPALIVE_MS) (res.write(': keep-alive\n\n'), (wrote = Date.now()));
-          if (Date.now() > deadline) {
-            res.write('event: timeout\ndata: {}\n\n');
-            break;
-          }
-          await sleep(FOLLOW_POLL_MS);
+          if (data !== last) (s.send('progress', p), (last = data));
+          if (Date.now() > deadline) return s.send('timeout', {});
+          await s.pause(FOLLOW_POLL_MS);
         }
-      } catch (err) {
-        req.log.warn({ err }, 'following an operation failed');
-        res.write(`event: error\ndata: ${JSON.stringify({ message: 'the server could not read the operation; follow it again' })}\n\n`);
-      } finally {
-        following.delete(end);
-        res.end();
-      }
+      });
     },
   );
 };

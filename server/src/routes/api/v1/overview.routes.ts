@@ -1,10 +1,6 @@
-import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors } from '../../schemas.ts';
-import { SiemEventSchema } from './siem-views.ts';
-
-const RECENT_EVENTS = 30;
-const Count = Type.Integer({ minimum: 0 });
+import { OVERVIEW_RECENT_EVENTS as RECENT_EVENTS, OverviewSchema } from './views.ts';
 
 /** The fleet at a glance (the dashboard's first page). */
 export const overviewRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -16,17 +12,7 @@ export const overviewRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['siem'],
         summary: 'The fleet at a glance: agents, patches, coverage summed over published patches, endpoints exposed to any of them, the latest events',
         response: {
-          200: Type.Object({
-            agents: Type.Object({ total: Count, online: Count, offline: Count, revoked: Count }),
-            patches: Type.Object({ published: Count, withdrawn: Count }),
-            coverage: Type.Object({
-              applied: Type.Integer({ description: 'agent-patch pairs: the agent loads the module and has the patch applied' }),
-              vulnerable: Type.Integer({ description: 'agent-patch pairs: loads the module, not protected' }),
-              notApplicable: Type.Integer({ description: 'agent-patch pairs: the agent does not load the module' }),
-            }),
-            vulnerableEndpoints: Type.Integer({ description: 'agents exposed to at least one published patch\'s flaw' }),
-            recentEvents: Type.Array(SiemEventSchema, { description: `the latest ${RECENT_EVENTS} events, newest first` }),
-          }),
+          200: OverviewSchema,
           ...errors(401, 403, 429),
         },
       },
@@ -38,7 +24,7 @@ export const overviewRoutes: FastifyPluginAsyncTypebox = async (app) => {
         app.services.coverage.totals(),
         app.services.siemEvents.recent(RECENT_EVENTS),
       ]);
-      return { agents, patches, ...totals, recentEvents };
+      return { agents, patches, ...totals, recentEvents, coverageSampleSeconds: app.config.coverageSampleSeconds };
     },
   );
 };

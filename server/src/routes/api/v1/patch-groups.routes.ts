@@ -2,8 +2,8 @@ import Type from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { PatchId } from '@suture/shared/schemas';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
-import { errors, Nullable } from '../../schemas.ts';
-import { GroupName } from './views.ts';
+import { errors } from '../../schemas.ts';
+import { EnablementSchema, GroupName } from './views.ts';
 
 const Params = Type.Object({ id: PatchId, group: GroupName });
 const Result = Type.Object({ patchId: Type.String(), group: Type.String(), enabled: Type.Boolean(), version: Type.Integer({ description: "the group's desired-state version" }), sentNow: Type.Integer() });
@@ -19,7 +19,7 @@ export const patchGroupRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'The agent groups a patch is enabled for',
         params: Type.Object({ id: PatchId }),
         response: {
-          200: Type.Object({ items: Type.Array(Type.Object({ group: Type.String(), enabledAt: Type.String(), activeFrom: Nullable(Type.String({ description: "a group policy's delay: part of the group's state from then" })) })) }),
+          200: Type.Object({ items: Type.Array(EnablementSchema) }),
           ...errors(401, 403, 404),
         },
       },

@@ -4,42 +4,9 @@ import { PatchId } from '@suture/shared/schemas';
 import { unapplyNow } from '../../../lib/unapply.ts';
 import { principalOf } from '../../../plugins/auth.plugin.ts';
 import { Cursor, errors, Nullable, page } from '../../schemas.ts';
+import { RolloutCriteriaSchema, RolloutSchema } from './views.ts';
 
 const StatusQuery = Type.Union([Type.Literal('scheduled'), Type.Literal('running'), Type.Literal('paused'), Type.Literal('halted'), Type.Literal('completed'), Type.Literal('aborted')]);
-const Criteria = Type.Object(
-  {
-    stageMinutes: Type.Number({ minimum: 0.05, maximum: 7 * 24 * 60, description: 'how long each stage runs before it is judged' }),
-    minAppliedShare: Type.Number({ minimum: 0, maximum: 1, description: 'share of the stage\'s agents that load the module that must have it applied everywhere' }),
-    maxFailures: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'processes that refused or failed the patch in a stage before it halts' }),
-    maxCrashes: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'crashes of patched processes in a stage (on any ring reached so far) before it halts' }),
-  },
-  { additionalProperties: false },
-);
-const Stage = Type.Object({
-  position: Type.Integer(),
-  ring: Type.Integer(),
-  groups: Type.Array(Type.String()),
-  status: Type.String({ description: 'pending | running | passed | halted | aborted' }),
-  startedAt: Nullable(Type.String()),
-  endedAt: Nullable(Type.String()),
-  agents: Type.Integer({ description: 'agents of the stage that load the module' }),
-  applied: Type.Integer({ description: 'of those, agents with the patch applied in every such process' }),
-  failures: Type.Integer(),
-  crashes: Type.Integer(),
-});
-const RolloutSchema = Type.Object({
-  id: Type.String(),
-  patchId: Type.String(),
-  status: Type.String({ description: 'scheduled | running | paused | halted | completed | aborted' }),
-  haltReason: Nullable(Type.String()),
-  startAt: Type.String(),
-  createdAt: Type.String(),
-  endedAt: Nullable(Type.String()),
-  criteria: Criteria,
-  unapplyOnAbort: Type.Boolean(),
-  currentStage: Type.Integer(),
-  stages: Type.Array(Stage),
-});
 const Id = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 /** Staged rollouts through the rings, with automatic brakes; pause, resume, abort. */
@@ -51,7 +18,7 @@ export const rolloutRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['rollouts'],
         summary: 'Roll a patch out through the rings in order (now or at startAt), stage by stage, halting by itself when a stage misses its criteria',
-        body: Type.Object({ patchId: PatchId, startAt: Type.Optional(Type.String({ format: 'date-time' })), unapplyOnAbort: Type.Optional(Type.Boolean()), ...Criteria.properties }, { additionalProperties: false }),
+        body: Type.Object({ patchId: PatchId, startAt: Type.Optional(Type.String({ format: 'date-time' })), unapplyOnAbort: Type.Optional(Type.Boolean()), ...RolloutCriteriaSchema.properties }, { additionalProperties: false }),
         response: { 201: RolloutSchema, ...errors(400, 401, 403, 404, 409) },
       },
     },

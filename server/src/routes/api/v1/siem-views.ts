@@ -1,6 +1,6 @@
 import Type from 'typebox';
 import { Cve, PatchId } from '@suture/shared/schemas';
-import { WEBHOOK_SCHEMA, WebhookEvent } from '../../../siem/index.ts';
+import { WEBHOOK_SCHEMA, WebhookEvent } from '../../../siem/siem-event.schema.ts'; // not siem/index.ts: the dashboard type-checks against this file, without Node's types
 
 /** Schemas the SIEM read routes (and the patch list's filters) share. */
 const patternOf = (t: unknown) => (t as { pattern: string }).pattern;
