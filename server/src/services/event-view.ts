@@ -39,6 +39,15 @@ export interface SiemEventRow extends EventRow {
 }
 
 /**
+ * Events stored at least a second ago (database clock; `receivedAt` is UTC). Readers that page
+ * by seq (the SIEM API, its follow stream, the SIEM sinks) list only these: seq is taken when a
+ * row is inserted, so a transaction still open can commit a seq lower than one already visible,
+ * and a reader that had moved its cursor past it would skip that event for good.
+ */
+export const SETTLE_SECONDS = 1;
+export const settled = (col = '"receivedAt"'): Prisma.Sql => Prisma.raw(`${col} <= (now() AT TIME ZONE 'UTC') - interval '${SETTLE_SECONDS} second'`);
+
+/**
  * `events` selects AgentEvent rows (the whole row, e.g. `SELECT * ... ORDER BY seq LIMIT n`);
  * this adds each one's agent and patch, in seq order (`desc`: newest first).
  */

@@ -1,6 +1,6 @@
 import { Prisma, type Db } from '../db/index.ts';
 import type { WebhookEvent } from '../siem/index.ts';
-import { siemEventView, withContext, type SiemEventRow } from './event-view.ts';
+import { settled, siemEventView, withContext, type SiemEventRow } from './event-view.ts';
 
 /** Filters of the SIEM event log (GET /events and /events/follow); every one is optional and they combine with AND. */
 export interface EventFilter {
@@ -55,7 +55,7 @@ function windowBounds(f: EventFilter, k: number): Prisma.Sql {
 }
 
 function where(f: EventFilter, afterSeq: bigint | undefined): Prisma.Sql {
-  const c: Prisma.Sql[] = [];
+  const c: Prisma.Sql[] = [settled('e."receivedAt"')];
   if (afterSeq !== undefined) c.push(Prisma.sql`e."seq" > ${afterSeq}`);
   if (f.since || f.until) c.push(Prisma.sql`e."seq" BETWEEN (SELECT lo FROM b) AND (SELECT hi FROM b)`);
   if (f.since) c.push(Prisma.sql`e."at" >= ${f.since}`);
@@ -69,13 +69,14 @@ function where(f: EventFilter, afterSeq: bigint | undefined): Prisma.Sql {
   if (f.cve) c.push(Prisma.sql`e."patchId" = ANY(ARRAY(SELECT "id" FROM "Patch" WHERE ${f.cve} = ANY("cves")))`);
   if (f.severities?.length) c.push(Prisma.sql`e."patchId" = ANY(ARRAY(SELECT "id" FROM "Patch" WHERE "severity" IN (${Prisma.join(f.severities)})))`);
   if (f.group) c.push(Prisma.sql`e."agentId" IN (SELECT "id" FROM "Agent" WHERE "groupName" = ${f.group})`);
-  return c.length ? Prisma.sql`WHERE ${Prisma.join(c, ' AND ')}` : Prisma.empty;
+  return Prisma.sql`WHERE ${Prisma.join(c, ' AND ')}`;
 }
 
 /**
  * The append-only agent event log as the SIEM reads it: each event with its agent's hostname
  * and group and its patch's CVEs and severity (the same fields as the webhook events), in seq
- * order. Keyset pagination on seq: a page is an index range scan, never OFFSET or COUNT.
+ * order, once settled (see `settled`). Keyset pagination on seq: a page is an index range scan,
+ * never OFFSET or COUNT.
  */
 export function createSiemEventService({ db, windowScan = WINDOW_SCAN }: { db: Db; /** see windowBounds */ windowScan?: number }) {
   return {

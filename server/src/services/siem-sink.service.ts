@@ -2,7 +2,7 @@ import { Prisma, type Db } from '../db/index.ts';
 import { badRequest, conflict, notFound } from '../lib/errors.ts';
 import type { Principal } from '../lib/permissions.ts';
 import { describeSink, parseSinkConfigs, SinkConfigError, type SiemEvent, type SinkConfig } from '../siem/index.ts';
-import { siemEventView, withContext, type SiemEventRow } from './event-view.ts';
+import { settled, siemEventView, withContext, type SiemEventRow } from './event-view.ts';
 
 export interface SiemSinkView {
   id: string;
@@ -82,7 +82,7 @@ export function createSiemSinkService({ db }: { db: Db }) {
 
     /** Events after `cursor` in seq order, with their agent's hostname and group and their patch's CVEs and severity. */
     async fetchAfter(cursor: string, limit: number): Promise<SiemEvent[]> {
-      const rows = await db.rows<SiemEventRow>(withContext(Prisma.sql`SELECT * FROM "AgentEvent" WHERE "seq" > ${BigInt(cursor)} ORDER BY "seq" LIMIT ${limit}`));
+      const rows = await db.rows<SiemEventRow>(withContext(Prisma.sql`SELECT * FROM "AgentEvent" WHERE "seq" > ${BigInt(cursor)} AND ${settled()} ORDER BY "seq" LIMIT ${limit}`));
       return rows.map(siemEventView);
     },
   };

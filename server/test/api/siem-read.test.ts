@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createSiemEventService, type EventFilter } from '../../src/services/siem-events.service.ts';
+import { SETTLE_SECONDS } from '../../src/services/event-view.ts';
 import { bearer, buildTestApp, createUserAndLogin, dbKinds, expectError, makeTrust, patchDoc, signDocument, type TestApp } from '../helper.ts';
 
 const MOD_A = 'a1'.repeat(32);
@@ -15,6 +16,9 @@ const N_EVENTS = 1234;
 const RATE = 1000;
 
 type Ev = { seq: string; id: string; type: string; agentId: string; hostname: string | null; group: string | null; patchId: string; cves: string[]; severity: string | null; pid: number; at: string; [k: string]: unknown };
+
+/** Waits out the second after which stored events are listed (SETTLE_SECONDS). */
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000 + 200));
 
 /** Reads a server-sent event stream until `stop` says so. */
 async function readStream(res: Response, stop: (seen: { id: string | null; event: string; data: any }[]) => boolean, timeoutMs = 10_000) {
@@ -140,6 +144,7 @@ for (const kind of dbKinds()) {
 
       await t.app.listen({ port: 0, host: '127.0.0.1' });
       base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+      await settle(); // events are listed once stored for a second
     });
     after(async () => t?.close());
 
@@ -336,6 +341,17 @@ for (const kind of dbKinds()) {
       assert.deepEqual(await pl(`cve=${CVE_SHARED}`), [patch.p1, patch.p2].sort());
       assert.deepEqual(await pl('cve=CVE-2026-10003'), [], 'withdrawn patches stay out unless asked');
       assert.deepEqual(await pl('cve=CVE-2026-10003&includeWithdrawn=true'), [patch.p3]);
+    });
+
+    test('an event is listed only once it has been stored for a second (a transaction still open could commit a lower seq): not at once, then exactly once', async () => {
+      const last = all.at(-1)!.seq;
+      const id = randomUUID();
+      await t.app.services.fleet.recordEvents(ids.a1!, [{ id, type: 'busy', patchId: patch.p1!, pid: 4343, at: new Date().toISOString() } as never]);
+      assert.deepEqual((await ok(`/events?after=${last}`)).items, [], 'not listed the moment it is stored');
+      await settle();
+      const now = (await ok(`/events?after=${last}`)).items as Ev[];
+      assert.deepEqual(now.map((e) => e.id), [id]);
+      all.push(now[0]!);
     });
 
     test('following events live: an event stored after connecting arrives (filtered); resuming from a seq sends what came after it; the stream closes cleanly', async () => {
