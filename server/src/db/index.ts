@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { PrismaClient } from '../generated/prisma/client.ts';
+import { Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import { pgliteRunner, pgRunner, runMigrations, type DbLogger, type SqlRunner } from './migrate.ts';
 import { openPglite } from './pglite.ts';
 import { pgliteNotifications, postgresNotifications, type Notifications } from './notifications.ts';
@@ -23,6 +23,13 @@ export interface Db {
   kind: DbKind;
   /** LISTEN/NOTIFY on this database (replicas tell each other what changed). */
   notifications: Notifications;
+  /**
+   * A read past Prisma's row decoding, for hot listings (a page of 500 events takes about half
+   * the time). Select only columns both drivers decode alike: text (cast bigint and timestamps
+   * to text in SQL), float8, bool, text[]. Parameters: a bigint goes as text, a Date as ISO 8601
+   * UTC (what a timestamp(3) column stores).
+   */
+  rows<T>(sql: Prisma.Sql): Promise<T[]>;
   /** Resolves when the database answers; rejects within PING_TIMEOUT_MS otherwise. */
   ping(): Promise<void>;
   /** Idempotent. */
@@ -48,6 +55,9 @@ export const pgliteDir = (dataDir: string) => join(dataDir, 'pglite');
 export async function createDb(opts: CreateDbOptions): Promise<Db> {
   return opts.databaseUrl ? createPostgresDb({ ...opts, databaseUrl: opts.databaseUrl }) : createPgliteDb(opts);
 }
+
+/** Parameters as text where the two drivers would encode them differently (pg sends a Date in local time). */
+const params = (sql: Prisma.Sql): unknown[] => sql.values.map((v) => (typeof v === 'bigint' ? v.toString() : v instanceof Date ? v.toISOString() : v));
 
 function connectError(url: string, err: unknown): Error {
   const e = err as Error;
@@ -86,6 +96,7 @@ async function createPostgresDb(opts: CreateDbOptions & { databaseUrl: string })
     prisma,
     kind: 'postgres',
     notifications,
+    rows: async <T>(sql: Prisma.Sql) => (await pool.query(sql.text, params(sql))).rows as T[],
     async ping() {
       await withTimeout(pool.query('SELECT 1'), PING_TIMEOUT_MS, `PostgreSQL did not answer within ${PING_TIMEOUT_MS} ms`);
     },
@@ -116,6 +127,7 @@ async function createPgliteDb(opts: CreateDbOptions): Promise<Db> {
     prisma,
     kind: 'pglite',
     notifications: pgliteNotifications(handle.pglite),
+    rows: async <T>(sql: Prisma.Sql) => (await handle.pglite.query<T>(sql.text, params(sql))).rows,
     async ping() {
       await withTimeout(handle.pglite.query('SELECT 1'), PING_TIMEOUT_MS, `the embedded database did not answer within ${PING_TIMEOUT_MS} ms`);
     },

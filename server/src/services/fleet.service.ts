@@ -1,5 +1,6 @@
 import type { AgentEvent } from '@suture/shared/protocol';
-import type { Db } from '../db/index.ts';
+import { Prisma, type Db } from '../db/index.ts';
+import { EVENT_COLUMNS, eventView, type EventRow } from './event-view.ts';
 
 /**
  * What agents report over their sockets, persisted: hello details and last-seen, inventory, and
@@ -48,24 +49,13 @@ export function createFleetService({ db }: { db: Db }) {
     },
 
     async events(opts: { agentId?: string; afterSeq?: bigint; limit: number }) {
-      const rows = await db.prisma.agentEvent.findMany({
-        where: { ...(opts.agentId ? { agentId: opts.agentId } : {}), ...(opts.afterSeq !== undefined ? { seq: { gt: opts.afterSeq } } : {}) },
-        orderBy: { seq: 'asc' },
-        take: opts.limit,
-      });
-      return rows.map((r) => ({
-        seq: r.seq.toString(),
-        id: r.eventId,
-        agentId: r.agentId,
-        type: r.type,
-        patchId: r.patchId,
-        pid: Number(r.pid),
-        reason: r.reason,
-        detail: r.detail,
-        commandId: r.commandId,
-        at: r.at.toISOString(),
-        receivedAt: r.receivedAt.toISOString(),
-      }));
+      const c: Prisma.Sql[] = [];
+      if (opts.agentId) c.push(Prisma.sql`e."agentId" = ${opts.agentId}::uuid`);
+      if (opts.afterSeq !== undefined) c.push(Prisma.sql`e."seq" > ${opts.afterSeq}`);
+      const rows = await db.rows<EventRow>(Prisma.sql`
+        SELECT ${EVENT_COLUMNS} FROM "AgentEvent" e ${c.length ? Prisma.sql`WHERE ${Prisma.join(c, ' AND ')}` : Prisma.empty}
+        ORDER BY e."seq" LIMIT ${opts.limit}`);
+      return rows.map(eventView);
     },
 
     async modules(agentId: string) {

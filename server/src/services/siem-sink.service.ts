@@ -1,7 +1,8 @@
-import type { Db } from '../db/index.ts';
+import { Prisma, type Db } from '../db/index.ts';
 import { badRequest, conflict, notFound } from '../lib/errors.ts';
 import type { Principal } from '../lib/permissions.ts';
 import { describeSink, parseSinkConfigs, SinkConfigError, type SiemEvent, type SinkConfig } from '../siem/index.ts';
+import { settled, siemEventView, withContext, type SiemEventRow } from './event-view.ts';
 
 export interface SiemSinkView {
   id: string;
@@ -81,27 +82,8 @@ export function createSiemSinkService({ db }: { db: Db }) {
 
     /** Events after `cursor` in seq order, with their agent's hostname and group and their patch's CVEs and severity. */
     async fetchAfter(cursor: string, limit: number): Promise<SiemEvent[]> {
-      const rows = await db.prisma.$queryRaw<{ seq: bigint; eventId: string; type: string; agentId: string; hostname: string; groupName: string; patchId: string; cves: string[] | null; severity: string | null; pid: bigint; reason: string | null; detail: string | null; commandId: string | null; at: Date; receivedAt: Date }[]>`
-        SELECT e."seq", e."eventId", e."type", e."agentId", a."hostname", a."groupName", e."patchId", p."cves", p."severity", e."pid", e."reason", e."detail", e."commandId", e."at", e."receivedAt"
-        FROM "AgentEvent" e JOIN "Agent" a ON a."id" = e."agentId" LEFT JOIN "Patch" p ON p."id" = e."patchId"
-        WHERE e."seq" > ${BigInt(cursor)} ORDER BY e."seq" LIMIT ${limit}`;
-      return rows.map((r) => ({
-        seq: r.seq.toString(),
-        id: r.eventId,
-        type: r.type as SiemEvent['type'],
-        agentId: r.agentId,
-        hostname: r.hostname,
-        group: r.groupName,
-        patchId: r.patchId,
-        cves: r.cves,
-        severity: r.severity as SiemEvent['severity'],
-        pid: Number(r.pid),
-        reason: r.reason,
-        detail: r.detail,
-        commandId: r.commandId,
-        at: r.at.toISOString(),
-        receivedAt: r.receivedAt.toISOString(),
-      }));
+      const rows = await db.rows<SiemEventRow>(withContext(Prisma.sql`SELECT * FROM "AgentEvent" WHERE "seq" > ${BigInt(cursor)} AND ${settled()} ORDER BY "seq" LIMIT ${limit}`));
+      return rows.map(siemEventView);
     },
   };
 }

@@ -3,6 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { createSiemEventService, type EventFilter } from '../../src/services/siem-events.service.ts';
+import { SETTLE_SECONDS } from '../../src/services/event-view.ts';
 import { bearer, buildTestApp, createUserAndLogin, dbKinds, expectError, makeTrust, patchDoc, signDocument, type TestApp } from '../helper.ts';
 
 const MOD_A = 'a1'.repeat(32);
@@ -14,6 +16,9 @@ const N_EVENTS = 1234;
 const RATE = 1000;
 
 type Ev = { seq: string; id: string; type: string; agentId: string; hostname: string | null; group: string | null; patchId: string; cves: string[]; severity: string | null; pid: number; at: string; [k: string]: unknown };
+
+/** Waits out the second after which stored events are listed (SETTLE_SECONDS). */
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000 + 200));
 
 /** Reads a server-sent event stream until `stop` says so. */
 async function readStream(res: Response, stop: (seen: { id: string | null; event: string; data: any }[]) => boolean, timeoutMs = 10_000) {
@@ -127,13 +132,19 @@ for (const kind of dbKinds()) {
         at: new Date(t0 + i * 60_000),
         ...(i % 5 === 0 ? { reason: 'traced', detail: 'another tracer holds the process' } : {}),
       }));
+      // `at` is the agent's clock, seq the order of arrival: events out of order with the rest,
+      // stored first (a clock ahead) and last (late reports), some on the edges of the windows below.
+      const odd = (at: string, i: number) => ({ eventId: randomUUID(), agentId: fleet[i % 4]!.id, type: TYPES[i % TYPES.length]!, patchId: patch.p1!, pid: BigInt(90 + i), reason: 'traced', detail: 'another tracer holds the process', at: new Date(at) });
+      await t.app.db.prisma.agentEvent.createMany({ data: ['2026-11-01T05:30:00Z', '2026-11-01T10:00:00.000Z', '2026-12-01T00:00:00Z', '2026-11-01T05:59:59.999Z'].map(odd) });
       for (let i = 0; i < data.length; i += 500) await t.app.db.prisma.agentEvent.createMany({ data: data.slice(i, i + 500) });
+      await t.app.db.prisma.agentEvent.createMany({ data: ['2026-11-01T05:00:00.000Z', '2026-11-01T05:59:59.999Z', '2026-10-01T00:00:00Z', '2026-11-01T06:00:00.000Z', '2026-11-01T09:59:59.999Z'].map(odd) });
       const rows = await t.app.db.prisma.agentEvent.findMany({ orderBy: { seq: 'asc' }, include: { agent: true } });
       const pById = Object.fromEntries((await t.app.db.prisma.patch.findMany()).map((p) => [p.id, p]));
       all = rows.map((r) => ({ seq: r.seq.toString(), id: r.eventId, type: r.type, agentId: r.agentId, hostname: r.agent.hostname, group: r.agent.groupName, patchId: r.patchId, cves: pById[r.patchId]!.cves, severity: pById[r.patchId]!.severity, pid: Number(r.pid), at: r.at.toISOString() }));
 
       await t.app.listen({ port: 0, host: '127.0.0.1' });
       base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+      await settle(); // events are listed once stored for a second
     });
     after(async () => t?.close());
 
@@ -145,7 +156,7 @@ for (const kind of dbKinds()) {
       assert.equal(first.nextCursor, first.items[499].seq);
       const got = await pages('/events?limit=500');
       assert.deepEqual(seqs(got), seqs(all));
-      assert.equal(new Set(seqs(got)).size, N_EVENTS);
+      assert.equal(new Set(seqs(got)).size, N_EVENTS + 9);
       const byDefault = await pages('/events');
       assert.deepEqual(seqs(byDefault), seqs(all), 'default page size (100) pages the same');
       assert.equal((await ok('/events')).items.length, 100);
@@ -183,7 +194,34 @@ for (const kind of dbKinds()) {
         const want = seqs(all.filter(match));
         assert.deepEqual(seqs(await pages(`/events?${q}&limit=37`)), want, q);
       }
-      assert.equal((await pages('/events?since=2026-11-01T05:00:00Z&until=2026-11-01T06:00:00Z&limit=500')).length, 60, 'one event a minute: the range is half-open');
+      assert.equal((await pages('/events?since=2026-11-01T05:00:00Z&until=2026-11-01T06:00:00Z&limit=500')).length, 60 + 4, 'one event a minute and 4 out of order: the range is half-open');
+    });
+
+    test('time windows: events out of seq order, on the edges too, whichever scan bounds the seq range', async () => {
+      const windows: [EventFilter, (e: Ev) => boolean][] = [
+        [{ since: new Date('2026-11-01T05:00:00Z'), until: new Date('2026-11-01T06:00:00Z') }, (e) => e.at >= '2026-11-01T05:00:00.000Z' && e.at < '2026-11-01T06:00:00.000Z'],
+        [{ since: new Date('2026-11-01T10:00:00Z') }, (e) => e.at >= '2026-11-01T10:00:00.000Z'],
+        [{ until: new Date('2026-11-01T10:00:00Z') }, (e) => e.at < '2026-11-01T10:00:00.000Z'],
+        [{ since: new Date('2026-11-01T00:00:00Z') }, (e) => e.at >= '2026-11-01T00:00:00.000Z'],
+        [{ since: new Date('2026-11-30T00:00:00Z'), until: new Date('2026-12-02T00:00:00Z') }, (e) => e.at >= '2026-11-30T00:00:00.000Z' && e.at < '2026-12-02T00:00:00.000Z'],
+        [{ since: new Date('2027-01-01T00:00:00Z') }, () => false],
+        [{ since: new Date('2026-11-01T05:00:00Z'), until: new Date('2026-11-01T06:00:00Z'), types: ['crash', 'applied'] }, (e) => e.at >= '2026-11-01T05:00:00.000Z' && e.at < '2026-11-01T06:00:00.000Z' && (e.type === 'crash' || e.type === 'applied')],
+      ];
+      // windowScan 100,000: every window is bounded by its own min/max; 2: a window larger than
+      // that with one event outside is walked unbounded; 1: the whole window's min/max.
+      for (const windowScan of [100_000, 2, 1]) {
+        const svc = createSiemEventService({ db: t.app.db, windowScan });
+        for (const [filter, match] of windows) {
+          const got: string[] = [];
+          for (let afterSeq: bigint | undefined, n = 0; n < 100; n++) {
+            const page = await svc.list({ filter, ...(afterSeq !== undefined ? { afterSeq } : {}), limit: 37 });
+            got.push(...seqs(page));
+            if (page.length < 37) break;
+            afterSeq = BigInt(page.at(-1)!.seq);
+          }
+          assert.deepEqual(got, seqs(all.filter(match)), `${JSON.stringify(filter)}, windowScan ${windowScan}`);
+        }
+      }
     });
 
     test('bad queries are refused with 400 and say what is wrong', async () => {
@@ -304,6 +342,17 @@ for (const kind of dbKinds()) {
       assert.deepEqual(await pl(`cve=${CVE_SHARED}`), [patch.p1, patch.p2].sort());
       assert.deepEqual(await pl('cve=CVE-2026-10003'), [], 'withdrawn patches stay out unless asked');
       assert.deepEqual(await pl('cve=CVE-2026-10003&includeWithdrawn=true'), [patch.p3]);
+    });
+
+    test('an event is listed only once it has been stored for a second (a transaction still open could commit a lower seq): not at once, then exactly once', async () => {
+      const last = all.at(-1)!.seq;
+      const id = randomUUID();
+      await t.app.services.fleet.recordEvents(ids.a1!, [{ id, type: 'busy', patchId: patch.p1!, pid: 4343, at: new Date().toISOString() } as never]);
+      assert.deepEqual((await ok(`/events?after=${last}`)).items, [], 'not listed the moment it is stored');
+      await settle();
+      const now = (await ok(`/events?after=${last}`)).items as Ev[];
+      assert.deepEqual(now.map((e) => e.id), [id]);
+      all.push(now[0]!);
     });
 
     test('following events live: an event stored after connecting arrives (filtered); resuming from a seq sends what came after it; the stream closes cleanly', async () => {
