@@ -310,7 +310,7 @@ for (const kind of dbKinds()) {
       const res = await fetch(`${base}/api/v1/events/follow?patchId=${patch.p1}`, { headers: { ...bearer(reader), accept: 'text/event-stream' }, signal: ac.signal });
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
-      const store = (patchId: string, type: string) => t.app.services.fleet.recordEvents(ids.a1!, [{ id: randomUUID(), type, patchId, pid: 4242, at: new Date().toISOString() } as never]);
+      const store = (patchId: string, type: string) => t.app.services.ingest.events(ids.a1!, [{ id: randomUUID(), type, patchId, pid: 4242, at: new Date().toISOString() } as never]);
       const seen = readStream(res, (s) => s.length >= 1);
       await new Promise((r) => setTimeout(r, 300));
       await store(patch.p2!, 'applied'); // filtered out
