@@ -39,9 +39,15 @@ export function createAgentIngestService({ db }: { db: Db }) {
     async flush(items) {
       const events: object[] = [];
       const acks: object[] = [];
+      const seen = new Set<string>(); // an event sent again within the batch
       for (const r of items) {
-        if (r.kind === 'events')
-          for (const e of r.events) events.push({ id: e.id, a: r.agentId, type: e.type, p: e.patchId, pid: e.pid, reason: e.reason ?? null, detail: e.detail ?? null, c: e.commandId ?? null, at: ts(new Date(e.at)) });
+        if (r.kind === 'events') {
+          for (const e of r.events) {
+            if (seen.has(`${r.agentId} ${e.id}`)) continue;
+            seen.add(`${r.agentId} ${e.id}`);
+            events.push({ id: e.id, a: r.agentId, type: e.type, p: e.patchId, pid: e.pid, reason: e.reason ?? null, detail: e.detail ?? null, c: e.commandId ?? null, at: ts(new Date(e.at)), n: events.length });
+          }
+        }
         else acks.push({ op: r.operationId, a: r.agentId, status: r.outcome === 'done' ? 'acknowledged' : 'failed', detail: r.detail ?? null, n: acks.length });
       }
       // One statement (a WITH insert runs to completion whether or not it is read): both
@@ -49,8 +55,9 @@ export function createAgentIngestService({ db }: { db: Db }) {
       await run(
         `WITH ev AS (
            INSERT INTO "AgentEvent" ("eventId", "agentId", "type", "patchId", "pid", "reason", "detail", "commandId", "at", "receivedAt")
-           SELECT DISTINCT ON (e.a, e.id) e.id, e.a, e.type, e.p, e.pid, e.reason, e.detail, e.c, e.at, $3::timestamp(3)
-           FROM jsonb_to_recordset($1::jsonb) AS e(id uuid, a uuid, type text, p text, pid bigint, reason text, detail text, c uuid, at timestamp(3))
+           SELECT e.id, e.a, e.type, e.p, e.pid, e.reason, e.detail, e.c, e.at, $3::timestamp(3)
+           FROM jsonb_to_recordset($1::jsonb) AS e(id uuid, a uuid, type text, p text, pid bigint, reason text, detail text, c uuid, at timestamp(3), n int)
+           ORDER BY e.n -- the log's seq follows the order the agents sent them in
            ON CONFLICT ("agentId", "eventId") DO NOTHING
          )
          UPDATE "OperationTarget" t SET "status" = k.status, "detail" = k.detail, "doneAt" = $3::timestamp(3)

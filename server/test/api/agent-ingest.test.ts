@@ -89,7 +89,8 @@ for (const kind of dbKinds()) {
           assert.deepEqual(acked, new Set(events.map((e) => e.id)));
           // Acknowledged means stored: they are in the log by now.
           const agentId = agents[sockets.indexOf(s)]!.id;
-          assert.equal(await t.app.db.prisma.agentEvent.count({ where: { agentId } }), EVENTS_PER_AGENT);
+          const stored = await t.app.db.prisma.agentEvent.findMany({ where: { agentId }, orderBy: { seq: 'asc' }, select: { eventId: true } });
+          assert.deepEqual(stored.map((e) => e.eventId), events.map((e) => e.id)); // once each, in the order sent
         }),
       );
       assert.equal(await t.app.db.prisma.agentEvent.count(), AGENTS * EVENTS_PER_AGENT);
