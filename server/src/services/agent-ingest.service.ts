@@ -34,8 +34,9 @@ function refuseNul(value: unknown, what: string): void {
 export function createAgentIngestService({ db }: { db: Db }) {
   const run = (sql: string, ...params: string[]) => db.prisma.$executeRawUnsafe(sql, ...params);
 
+  // Large batches: a fleet-wide unapply brings every agent's outcome and ack within a second.
   const reports = createBatcher<Report>({
-    maxBatch: 2000,
+    maxBatch: 10_000,
     async flush(items) {
       const events: object[] = [];
       const acks: object[] = [];
@@ -71,7 +72,7 @@ export function createAgentIngestService({ db }: { db: Db }) {
   });
 
   const hellos = createBatcher<Hello>({
-    maxBatch: 2000,
+    maxBatch: 5000,
     async flush(items) {
       const rows = items.map((h, n) => ({ id: h.agentId, hostname: h.hostname, os: h.os, arch: h.arch, version: h.version, at: ts(h.at), n }));
       // An agent twice in one batch (it reconnected at once): its newest hello wins.
