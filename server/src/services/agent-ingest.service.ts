@@ -31,8 +31,25 @@ function refuseNul(value: unknown, what: string): void {
   if (walk(value)) throw badRequest(`${what}: text may not contain NUL characters`);
 }
 
+/**
+ * A CTE `locked` that locks the pending OperationTarget rows joined from `from` in key order.
+ * Every statement updating many targets (acks here, markSent) takes its row locks this way, so
+ * two of them running at once wait for each other instead of deadlocking.
+ */
+export const LOCK_TARGETS_IN_ORDER = (op: string, agent: string, from: string) =>
+  `locked AS (SELECT t."operationId", t."agentId" FROM "OperationTarget" t JOIN ${from} ON t."operationId" = ${op} AND t."agentId" = ${agent}
+     WHERE t."status" = 'pending' ORDER BY t."operationId", t."agentId" FOR UPDATE OF t)`;
+
 export function createAgentIngestService({ db }: { db: Db }) {
   const run = (sql: string, ...params: string[]) => db.prisma.$executeRawUnsafe(sql, ...params);
+  // Hellos, heartbeats and disconnects all update Agent rows, many per statement: one of those
+  // statements at a time, or two could lock the same rows in opposite orders (a deadlock).
+  let agentRows: Promise<unknown> = Promise.resolve();
+  const onAgentRows = (sql: string, ...params: string[]) => {
+    const done = agentRows.then(() => run(sql, ...params));
+    agentRows = done.catch(() => {});
+    return done;
+  };
 
   // Large batches: a fleet-wide unapply brings every agent's outcome and ack within a second.
   const reports = createBatcher<Report>({
@@ -60,9 +77,11 @@ export function createAgentIngestService({ db }: { db: Db }) {
            FROM jsonb_to_recordset($1::jsonb) AS e(id uuid, a uuid, type text, p text, pid bigint, reason text, detail text, c uuid, at timestamp(3), n int)
            ORDER BY e.n -- the log's seq follows the order the agents sent them in
            ON CONFLICT ("agentId", "eventId") DO NOTHING
-         )
+         ),
+         k AS (SELECT DISTINCT ON (x.op, x.a) x.* FROM jsonb_to_recordset($2::jsonb) AS x(op uuid, a uuid, status text, detail text, n int) ORDER BY x.op, x.a, x.n),
+         ${LOCK_TARGETS_IN_ORDER('k.op', 'k.a', 'k')}
          UPDATE "OperationTarget" t SET "status" = k.status, "detail" = k.detail, "doneAt" = $3::timestamp(3)
-         FROM (SELECT DISTINCT ON (x.op, x.a) x.* FROM jsonb_to_recordset($2::jsonb) AS x(op uuid, a uuid, status text, detail text, n int) ORDER BY x.op, x.a, x.n) k
+         FROM k JOIN locked l ON l."operationId" = k.op AND l."agentId" = k.a
          WHERE t."operationId" = k.op AND t."agentId" = k.a AND t."status" = 'pending'`,
         JSON.stringify(events),
         JSON.stringify(acks),
@@ -76,7 +95,7 @@ export function createAgentIngestService({ db }: { db: Db }) {
     async flush(items) {
       const rows = items.map((h, n) => ({ id: h.agentId, hostname: h.hostname, os: h.os, arch: h.arch, version: h.version, at: ts(h.at), n }));
       // An agent twice in one batch (it reconnected at once): its newest hello wins.
-      await run(
+      await onAgentRows(
         `UPDATE "Agent" a SET "hostname" = h.hostname, "os" = h.os, "arch" = h.arch, "version" = h.version, "lastSeenAt" = h.at, "connectedAt" = h.at, "disconnectedAt" = NULL
          FROM (SELECT DISTINCT ON (x.id) x.* FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, hostname text, os text, arch text, version text, at timestamp(3), n int) ORDER BY x.id, x.n DESC) h
          WHERE a."id" = h.id`,
@@ -88,7 +107,11 @@ export function createAgentIngestService({ db }: { db: Db }) {
   const seen = createBatcher<string>({
     maxBatch: 10_000,
     async flush(agentIds) {
-      await run(`UPDATE "Agent" SET "lastSeenAt" = $2::timestamp(3) WHERE "id" IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))`, JSON.stringify(agentIds), ts(new Date()));
+      await onAgentRows(
+        `UPDATE "Agent" a SET "lastSeenAt" = $2::timestamp(3) FROM (SELECT DISTINCT value::uuid AS id FROM jsonb_array_elements_text($1::jsonb)) x WHERE a."id" = x.id`,
+        JSON.stringify(agentIds),
+        ts(new Date()),
+      );
     },
   });
 
@@ -96,7 +119,7 @@ export function createAgentIngestService({ db }: { db: Db }) {
     maxBatch: 10_000,
     async flush(items) {
       // Only the close of the socket whose hello is recorded: a newer connection stays online.
-      await run(
+      await onAgentRows(
         `UPDATE "Agent" a SET "disconnectedAt" = d.at
          FROM (SELECT DISTINCT ON (x.id, x.c) x.* FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, c timestamp(3), at timestamp(3))) d
          WHERE a."id" = d.id AND a."connectedAt" = d.c`,
@@ -129,7 +152,7 @@ export function createAgentIngestService({ db }: { db: Db }) {
          del AS (
            DELETE FROM "AgentModule" m USING jsonb_to_recordset($1::jsonb) AS g(a uuid, whole boolean, gone jsonb)
            WHERE m."agentId" = g.a
-             AND ((g.whole AND NOT EXISTS (SELECT 1 FROM p WHERE p.a = m."agentId" AND p.sha256 = m."sha256")) OR m."sha256" IN (SELECT jsonb_array_elements_text(g.gone)))
+             AND ((g.whole AND NOT EXISTS (SELECT 1 FROM p WHERE p.a = m."agentId" AND p.sha256 = m."sha256")) OR g.gone ? m."sha256")
          )
          INSERT INTO "AgentModule" ("agentId", "sha256", "name", "processes")
          SELECT p.a, p.sha256, p.name, p.processes FROM p

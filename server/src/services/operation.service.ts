@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/index.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import type { Principal } from '../lib/permissions.ts';
+import { LOCK_TARGETS_IN_ORDER } from './agent-ingest.service.ts';
 
 export type OperationScope = { fleet: true } | { group: string } | { agentId: string };
 
@@ -89,8 +90,10 @@ export function createOperationService({ db }: { db: Db }) {
     async markSent(opts: { operationId: string; agentIds: string[] }): Promise<void> {
       if (opts.agentIds.length === 0) return;
       await db.prisma.$executeRawUnsafe(
-        `UPDATE "OperationTarget" SET "sentAt" = $3::timestamp(3)
-         WHERE "operationId" = $1::uuid AND "status" = 'pending' AND "agentId" IN (SELECT value::uuid FROM jsonb_array_elements_text($2::jsonb))`,
+        `WITH x AS (SELECT DISTINCT $1::uuid AS op, value::uuid AS a FROM jsonb_array_elements_text($2::jsonb)),
+         ${LOCK_TARGETS_IN_ORDER('x.op', 'x.a', 'x')}
+         UPDATE "OperationTarget" t SET "sentAt" = $3::timestamp(3) FROM locked l
+         WHERE t."operationId" = l."operationId" AND t."agentId" = l."agentId" AND t."status" = 'pending'`,
         opts.operationId, JSON.stringify(opts.agentIds), new Date().toISOString(),
       );
     },
