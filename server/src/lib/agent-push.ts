@@ -176,7 +176,7 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
     connected(agentId: string, connectionId: string): void {
       connecting.push([agentId, connectionId]);
       if (connecting.length >= CONNECTED_PER_NOTE) tellConnected();
-      else gather ??= setTimeout(tellConnected, CONNECTED_GATHER_MS);
+      else gather ??= setTimeout(tellConnected, CONNECTED_GATHER_MS).unref();
     },
 
     /** The hello reconciliation: the group's state and every pending command, on this socket. */
