@@ -10,7 +10,8 @@ import { PROTOCOL_VERSION, type ServerMessage } from '@suture/shared/protocol';
 import type { Notifications } from '../db/index.ts';
 import type { DesiredService } from '../services/desired.service.ts';
 import type { OperationService } from '../services/operation.service.ts';
-import { frameOf, type AgentHub } from './agent-hub.ts';
+import { frameOf, type AgentHub, type Frame } from './agent-hub.ts';
+import { createBatcher, type Batcher } from './batcher.ts';
 
 export const AGENT_CHANNEL = 'suture_agents';
 
@@ -67,6 +68,28 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
       // The change itself is committed; the other replicas' sweep delivers it.
       log.warn({ err: { message: (err as Error).message }, note: body.t }, 'could not notify the other replicas'),
     );
+
+  /**
+   * Hellos of one group coming together share one read of its desired state and one query for
+   * their pending commands (a reconnect storm is thousands of hellos). A read always starts
+   * after the hellos it serves arrived, so none of them gets a state older than its welcome.
+   */
+  type HelloState = { frame: Frame; version: number; pending: Map<string, { id: string; patchId: string }[]> };
+  const helloReads = new Map<string, Batcher<string, HelloState>>();
+  const helloState = (group: string, agentId: string): Promise<HelloState> => {
+    let b = helloReads.get(group);
+    if (!b) {
+      b = createBatcher<string, HelloState>({
+        maxBatch: 5000,
+        async flush(agentIds) {
+          const d = await desired.forGroup(group);
+          return { frame: frameOf(desiredMessage(d)), version: d.version, pending: await operations.pendingFor(agentIds) };
+        },
+      });
+      helloReads.set(group, b);
+    }
+    return b.add(agentId);
+  };
 
   let connecting: [string, string][] = [];
   let gather: NodeJS.Timeout | undefined;
@@ -181,9 +204,9 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
 
     /** The hello reconciliation: the group's state and every pending command, on this socket. */
     async reconcile(agentId: string, group: string): Promise<void> {
-      const d = await desired.forGroup(group);
-      hub.sendDesired(agentId, frameOf(desiredMessage(d)), d.version, true);
-      await sendCommands((await operations.pendingFor(agentId)).map((c) => ({ agentId, ...c })), true);
+      const s = await helloState(group, agentId);
+      hub.sendDesired(agentId, s.frame, s.version, true);
+      await sendCommands((s.pending.get(agentId) ?? []).map((c) => ({ agentId, ...c })), true);
     },
 
     /** Runs `sweep` every `everyMs` (never overlapping itself) until stopped. */

@@ -74,3 +74,9 @@ test('an item added as a caller of the last batch resumes is flushed too', async
 test('maxBatch must be at least 1', () => {
   assert.throws(() => createBatcher({ flush: async () => {}, maxBatch: 0 }), /maxBatch/);
 });
+
+test("every caller of a batch gets that flush's result", async () => {
+  let n = 0;
+  const b = createBatcher<string, string>({ flush: async (items) => `batch ${++n}: ${items.join('+')}`, maxBatch: 2 });
+  assert.deepEqual(await Promise.all(['a', 'b', 'c'].map((x) => b.add(x))), ['batch 1: a+b', 'batch 1: a+b', 'batch 2: c']);
+});

@@ -3,25 +3,25 @@
  * arrives while it runs forms the next batch (at most `maxBatch` items each). A caller's promise
  * resolves once the flush that took its item has stored it, and rejects with that flush's
  * error, so a failure reaches only the callers of that batch. Items are flushed in the order
- * they were added.
+ * they were added. Every caller of a batch gets what its flush returned.
  */
-export interface Batcher<T> {
-  add(item: T): Promise<void>;
+export interface Batcher<T, R = void> {
+  add(item: T): Promise<R>;
   /** Items waiting for a flush (not counting the one running). */
   readonly queued: number;
   /** Resolves when nothing is queued or being flushed. */
   drain(): Promise<void>;
 }
 
-interface Entry<T> {
+interface Entry<T, R> {
   item: T;
-  resolve(): void;
+  resolve(result: R): void;
   reject(err: unknown): void;
 }
 
-export function createBatcher<T>(opts: { flush: (items: T[]) => Promise<void>; maxBatch: number }): Batcher<T> {
+export function createBatcher<T, R = void>(opts: { flush: (items: T[]) => Promise<R>; maxBatch: number }): Batcher<T, R> {
   if (!(opts.maxBatch >= 1)) throw new Error('maxBatch must be at least 1');
-  let queue: Entry<T>[] = [];
+  let queue: Entry<T, R>[] = [];
   let running: Promise<void> | undefined;
   let scheduled = false;
 
@@ -30,8 +30,8 @@ export function createBatcher<T>(opts: { flush: (items: T[]) => Promise<void>; m
       const batch = queue.slice(0, opts.maxBatch);
       queue = queue.slice(batch.length);
       try {
-        await opts.flush(batch.map((e) => e.item));
-        for (const e of batch) e.resolve();
+        const result = await opts.flush(batch.map((e) => e.item));
+        for (const e of batch) e.resolve(result);
       } catch (err) {
         for (const e of batch) e.reject(err);
       }
@@ -54,7 +54,7 @@ export function createBatcher<T>(opts: { flush: (items: T[]) => Promise<void>; m
 
   return {
     add(item) {
-      return new Promise<void>((resolve, reject) => {
+      return new Promise<R>((resolve, reject) => {
         queue.push({ item, resolve, reject });
         schedule();
       });

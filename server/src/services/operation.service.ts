@@ -62,10 +62,16 @@ export function createOperationService({ db }: { db: Db }) {
       });
     },
 
-    /** Pending commands for one agent (sent on every connect), oldest first. */
-    async pendingFor(agentId: string): Promise<{ id: string; patchId: string }[]> {
-      const rows = await db.prisma.operationTarget.findMany({ where: { agentId, status: 'pending' }, include: { operation: { select: { patchId: true, createdAt: true } } }, orderBy: { operation: { createdAt: 'asc' } }, take: 1000 });
-      return rows.map((r) => ({ id: r.operationId, patchId: r.operation.patchId }));
+    /** Pending commands of agents (sent on every connect), oldest first, at most 1,000 per agent. */
+    async pendingFor(agentIds: string[]): Promise<Map<string, { id: string; patchId: string }[]>> {
+      const out = new Map<string, { id: string; patchId: string }[]>(agentIds.map((a) => [a, []]));
+      if (agentIds.length === 0) return out;
+      const rows = await db.prisma.operationTarget.findMany({ where: { agentId: { in: agentIds }, status: 'pending' }, include: { operation: { select: { patchId: true, createdAt: true } } }, orderBy: { operation: { createdAt: 'asc' } } });
+      for (const r of rows) {
+        const list = out.get(r.agentId)!;
+        if (list.length < 1000) list.push({ id: r.operationId, patchId: r.operation.patchId });
+      }
+      return out;
     },
 
     /** Pending targets among `agentIds` whose command was not sent in the last `olderThanMs`. */
