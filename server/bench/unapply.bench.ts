@@ -20,8 +20,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { SPEC_VERSION, type RootDocument } from '@suture/shared/schemas';
-import { envelopeBytes, generateKeyPair, signDocument } from '@suture/shared/trust';
+import { apiClient, publishRoot } from '../../test/src/harness.ts';
 import { freshBenchDatabase } from './bench-db.ts';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -33,7 +32,6 @@ if (STEPS.some((n, i) => !Number.isInteger(n) || n < 1 || n > 20_000 || (i > 0 &
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PASSWORD = 'bench password that is long enough';
-
 
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -88,20 +86,9 @@ async function main() {
     await db.connect();
     const login = await fetch(`${serverUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bench', password: PASSWORD }) });
     const token = ((await login.json()) as { token: string }).token;
-    const api = async (method: string, path: string, body?: unknown) => {
-      const r = await fetch(`${serverUrl}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-      return { status: r.status, json: (await r.json()) as any };
-    };
+    const api = apiClient(serverUrl, token);
     // Agents enroll only against a server with a root: one naming the server's online key.
-    const online = (await api('GET', '/api/v1/keys/online')).json as { keyid: string; public: string };
-    const [rootKey, publisher] = [generateKeyPair(), generateKeyPair()];
-    const rootDoc: RootDocument = {
-      type: 'root', specVersion: SPEC_VERSION, version: 1, expires: new Date(Date.now() + 86_400_000).toISOString(),
-      keys: Object.fromEntries([rootKey, publisher, { keyid: online.keyid, publicKey: online.public }].map((k) => [k.keyid, { keytype: 'ed25519' as const, public: k.publicKey }])),
-      roles: { root: { keyids: [rootKey.keyid], threshold: 1 }, publisher: { keyids: [publisher.keyid], threshold: 1 }, online: { keyids: [online.keyid], threshold: 1 } },
-    };
-    const put = await fetch(`${serverUrl}/api/v1/root`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: Buffer.from(envelopeBytes(signDocument('root', rootDoc, [rootKey]))) });
-    if (put.status !== 200) throw new Error(`publishing the root: ${put.status} ${await put.text()}`);
+    await publishRoot(serverUrl, token);
     const enrollment = await api('POST', '/api/v1/enrollment-tokens', { name: 'bench', group: 'bench', maxUses: 100_000, expiresInHours: 2 });
     if (enrollment.status !== 201) throw new Error(`enrollment token: ${JSON.stringify(enrollment.json)}`);
 
@@ -151,7 +138,8 @@ async function main() {
       log(`  ${n} agents connected (${((Date.now() - stepStart) / 1000).toFixed(1)} s incl. enrollment); settling 5 s`);
       await sleep(5000);
       const rss = await rssMb(server.pid!);
-      log(`  server RSS ${rss.toFixed(0)} MB (${(rss / (n / 1000)).toFixed(1)} MB per 1,000 connections)`);
+      // Per 1,000 only from 1,000 up: below that the process's own baseline dominates.
+      log(`  server RSS ${rss.toFixed(0)} MB${n >= 1000 ? ` (${(rss / (n / 1000)).toFixed(1)} MB per 1,000 connections)` : ''}`);
 
       const started = Date.now();
       const op = await api('POST', '/api/v1/operations/unapply', { patchId: `SUT-BENCH-${k + 1}` });
@@ -166,7 +154,7 @@ async function main() {
       const allAcks = Date.now() - started;
       const lat = (await db.query(`SELECT EXTRACT(EPOCH FROM (t."doneAt" - o."createdAt")) * 1000 AS ms FROM "OperationTarget" t JOIN "Operation" o ON o.id = t."operationId" WHERE t."operationId" = $1`, [op.json.id])).rows.map((r) => Number(r.ms));
       const unapplied = Number((await db.query(`SELECT count(*) AS c FROM "AgentEvent" WHERE "commandId" = $1 AND type = 'unapplied'`, [op.json.id])).rows[0].c);
-      const row = { agents: n, unapply_request_ms: answered, unapply_p50_ms: round(pct(lat, 50)), unapply_p99_ms: round(pct(lat, 99)), all_acks_persisted_ms: allAcks, outcome_events_stored: unapplied, server_rss_mb: round(rss), server_rss_mb_per_1000: round(rss / (n / 1000)) };
+      const row = { agents: n, unapply_request_ms: answered, unapply_p50_ms: round(pct(lat, 50)), unapply_p99_ms: round(pct(lat, 99)), all_acks_persisted_ms: allAcks, outcome_events_stored: unapplied, server_rss_mb: round(rss), ...(n >= 1000 ? { server_rss_mb_per_1000: round(rss / (n / 1000)) } : {}) };
       log(`  unapply of ${n}: request ${answered} ms, p50 ${row.unapply_p50_ms} ms, p99 ${row.unapply_p99_ms} ms, every acknowledgement persisted after ${allAcks} ms; ${unapplied} outcome events stored`);
       results.push(row);
     }

@@ -71,6 +71,8 @@ export async function buildApp(opts: { config: Config; logger: Logger }): Promis
   app.decorate('db', db);
   app.decorate('onlineKey', onlineKey);
   app.decorate('services', createServices({ db, config, jwtSecret, onlineKey }));
+  // Before the database closes (hooks run last-added first): what the sockets queued is stored.
+  app.addHook('onClose', async () => app.services.ingest.drain());
   const agentHub = createAgentHub();
   app.decorate('agentHub', agentHub);
   app.addHook('preClose', async () => agentHub.closeAll());

@@ -33,7 +33,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  const address = await app.listen({ host: config.host, port: config.port });
+  // A deep accept queue: after a restart every agent of the fleet reconnects within seconds.
+  const address = await app.listen({ host: config.host, port: config.port, backlog: 4096 });
   const where = config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}/pglite`;
   logger.info({ address, database: app.db.kind }, `Suture server listening on ${address} (database: ${where}); API docs at ${address}/docs`);
 }

@@ -118,7 +118,8 @@ function simAgent(i: number, cred: Credential) {
   }
   function connect(): void {
     if (stopped) return;
-    const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+    // A handshake left unanswered (a server going down mid-upgrade) is given up and retried.
+    const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false, handshakeTimeout: 15_000 });
     let welcomed = false;
     let opened = false;
     const send = (m: AgentMessage) => ws.readyState === WebSocket.OPEN && ws.send(encodeMessage(m));

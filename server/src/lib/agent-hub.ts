@@ -2,6 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { encodeMessage, type ServerMessage } from '@suture/shared/protocol';
 
+/** A server message encoded once, to be written to any number of sockets (as a text frame). */
+export type Frame = Buffer & { readonly __frame: true };
+export const frameOf = (m: ServerMessage): Frame => Buffer.from(encodeMessage(m)) as Frame;
+
+const TEXT = { binary: false };
+
 interface Connection {
   socket: WebSocket;
   group: string;
@@ -55,10 +61,10 @@ export function createAgentHub() {
       return true;
     },
     /** Sends to the agent if it is connected and welcomed here; says whether it was. */
-    send(agentId: string, message: ServerMessage): boolean {
+    send(agentId: string, frame: Frame): boolean {
       const c = open(agentId);
       if (!c) return false;
-      c.socket.send(encodeMessage(message));
+      c.socket.send(frame, TEXT);
       return true;
     },
     /**
@@ -66,18 +72,18 @@ export function createAgentHub() {
      * (a notification and the sweep) never leave an agent with the older one last. `again`: the
      * agent asked (hello), so it gets it even if this socket had it.
      */
-    sendDesired(agentId: string, message: ServerMessage, version: number, again = false): boolean {
+    sendDesired(agentId: string, frame: Frame, version: number, again = false): boolean {
       const c = open(agentId);
       if (!c || version < c.desired || (version === c.desired && !again)) return false;
-      c.socket.send(encodeMessage(message));
+      c.socket.send(frame, TEXT);
       c.desired = version;
       return true;
     },
     /** Sends a command unless this socket already got it (the agent de-duplicates anyway). */
-    sendCommand(agentId: string, commandId: string, message: ServerMessage, again = false): boolean {
+    sendCommand(agentId: string, commandId: string, frame: Frame, again = false): boolean {
       const c = open(agentId);
       if (!c || (c.commands.has(commandId) && !again)) return false;
-      c.socket.send(encodeMessage(message));
+      c.socket.send(frame, TEXT);
       c.commands.add(commandId);
       return true;
     },

@@ -10,7 +10,8 @@ import { PROTOCOL_VERSION, type ServerMessage } from '@suture/shared/protocol';
 import type { Notifications } from '../db/index.ts';
 import type { DesiredService } from '../services/desired.service.ts';
 import type { OperationService } from '../services/operation.service.ts';
-import type { AgentHub } from './agent-hub.ts';
+import { frameOf, type AgentHub, type Frame } from './agent-hub.ts';
+import { createBatcher, type Batcher } from './batcher.ts';
 
 export const AGENT_CHANNEL = 'suture_agents';
 
@@ -32,7 +33,13 @@ type Note =
   | { r: string; t: 'desired'; g: string }
   | { r: string; t: 'command'; op: string }
   | { r: string; t: 'revoked'; a: string }
-  | { r: string; t: 'connected'; a: string; c: string };
+  /** agents that connected here: [agent id, connection id] pairs, several to a note */
+  | { r: string; t: 'connected'; c: [string, string][] };
+
+/** Connections told per 'connected' note: ~80 bytes each, well under the 8000-byte payload cap. */
+const CONNECTED_PER_NOTE = 80;
+/** How long connections are gathered into one note (a reconnect storm is thousands a second). */
+const CONNECTED_GATHER_MS = 5;
 type NoteBody = Note extends infer N ? (N extends Note ? Omit<N, 'r'> : never) : never;
 
 function parseNote(payload: string): Note | undefined {
@@ -62,24 +69,64 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
       log.warn({ err: { message: (err as Error).message }, note: body.t }, 'could not notify the other replicas'),
     );
 
+  /**
+   * Hellos of one group coming together share one read of its desired state and one query for
+   * their pending commands (a reconnect storm is thousands of hellos). A read always starts
+   * after the hellos it serves arrived, so none of them gets a state older than its welcome.
+   */
+  type HelloState = { frame: Frame; version: number; pending: Map<string, { id: string; patchId: string }[]> };
+  const helloReads = new Map<string, Batcher<string, HelloState>>();
+  const helloState = (group: string, agentId: string): Promise<HelloState> => {
+    let b = helloReads.get(group);
+    if (!b) {
+      b = createBatcher<string, HelloState>({
+        maxBatch: 5000,
+        async flush(agentIds) {
+          const d = await desired.forGroup(group);
+          return { frame: frameOf(desiredMessage(d)), version: d.version, pending: await operations.pendingFor(agentIds) };
+        },
+      });
+      helloReads.set(group, b);
+    }
+    return b.add(agentId);
+  };
+
+  let connecting: [string, string][] = [];
+  let gather: NodeJS.Timeout | undefined;
+  function tellConnected(): void {
+    clearTimeout(gather);
+    gather = undefined;
+    for (let i = 0; i < connecting.length; i += CONNECTED_PER_NOTE) void notify({ t: 'connected', c: connecting.slice(i, i + CONNECTED_PER_NOTE) });
+    connecting = [];
+  }
+
   /** Sends a group's desired state to its agents held here that have an older one. */
   async function pushDesired(group: string): Promise<number> {
     if (!hub.hasGroup(group)) return 0;
     const d = await desired.forGroup(group);
     const behind = hub.behind(group, d.version);
     if (behind.length === 0) return 0;
-    const m = desiredMessage(d);
+    const frame = frameOf(desiredMessage(d));
     let sent = 0;
-    for (const id of behind) if (hub.sendDesired(id, m, d.version)) sent++;
+    for (const id of behind) if (hub.sendDesired(id, frame, d.version)) sent++;
     return sent;
   }
 
-  /** Sends commands to the agents held here that were not sent them on their current socket. */
+  /**
+   * Sends commands to the agents held here that were not sent them on their current socket:
+   * each command encoded once for all its sockets, all written before anything is awaited, then
+   * one markSent per command.
+   */
   async function sendCommands(commands: { agentId: string; id: string; patchId: string }[], again = false): Promise<string[]> {
-    const byOp = new Map<string, string[]>();
-    for (const c of commands) if (hub.sendCommand(c.agentId, c.id, commandMessage(c), again)) byOp.set(c.id, [...(byOp.get(c.id) ?? []), c.agentId]);
-    for (const [operationId, agentIds] of byOp) await operations.markSent({ operationId, agentIds });
-    return [...byOp.values()].flat();
+    const byOp = new Map<string, { frame: ReturnType<typeof frameOf>; sent: string[] }>();
+    for (const c of commands) {
+      let op = byOp.get(c.id);
+      if (!op) byOp.set(c.id, (op = { frame: frameOf(commandMessage(c)), sent: [] }));
+      if (hub.sendCommand(c.agentId, c.id, op.frame, again)) op.sent.push(c.agentId);
+    }
+    const sent = [...byOp].filter(([, op]) => op.sent.length);
+    await Promise.all(sent.map(([operationId, op]) => operations.markSent({ operationId, agentIds: op.sent })));
+    return sent.flatMap(([, op]) => op.sent);
   }
 
   /** One pass of the safety net: every pending command and newer desired state the agents here miss. */
@@ -107,7 +154,11 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
         if (typeof n.a === 'string') hub.disconnect(n.a, 'agent revoked');
         return;
       case 'connected':
-        if (typeof n.a === 'string' && typeof n.c === 'string' && hub.replacedElsewhere(n.a, n.c)) log.info({ agentId: n.a }, 'agent connected to another replica; closed its older socket here');
+        if (!Array.isArray(n.c)) return;
+        for (const pair of n.c) {
+          if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') continue;
+          if (hub.replacedElsewhere(pair[0], pair[1])) log.debug({ agentId: pair[0] }, 'agent connected to another replica; closed its older socket here');
+        }
         return;
     }
   }
@@ -141,16 +192,21 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
       void notify({ t: 'revoked', a: agentId });
     },
 
-    /** An agent connected here: a replica holding an older socket of it closes that one. */
+    /**
+     * An agent connected here: a replica holding an older socket of it closes that one. Told a
+     * few ms later, together with the others connecting meanwhile (a storm is not one query each).
+     */
     connected(agentId: string, connectionId: string): void {
-      void notify({ t: 'connected', a: agentId, c: connectionId });
+      connecting.push([agentId, connectionId]);
+      if (connecting.length >= CONNECTED_PER_NOTE) tellConnected();
+      else gather ??= setTimeout(tellConnected, CONNECTED_GATHER_MS).unref();
     },
 
     /** The hello reconciliation: the group's state and every pending command, on this socket. */
     async reconcile(agentId: string, group: string): Promise<void> {
-      const d = await desired.forGroup(group);
-      hub.sendDesired(agentId, desiredMessage(d), d.version, true);
-      await sendCommands((await operations.pendingFor(agentId)).map((c) => ({ agentId, ...c })), true);
+      const s = await helloState(group, agentId);
+      hub.sendDesired(agentId, s.frame, s.version, true);
+      await sendCommands((s.pending.get(agentId) ?? []).map((c) => ({ agentId, ...c })), true);
     },
 
     /** Runs `sweep` every `everyMs` (never overlapping itself) until stopped. */

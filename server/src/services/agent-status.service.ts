@@ -23,24 +23,13 @@ export function isOnline(a: { lastSeenAt: Date | null; connectedAt: Date | null;
 export const onlineWhere = (now = Date.now()) => ({ revokedAt: null, connectedAt: { not: null }, disconnectedAt: null, lastSeenAt: { gt: new Date(now - ONLINE_WITHIN_MS) } });
 
 /**
- * Connection state and per-patch status of agents: each socket's hello stamps `connectedAt`,
- * its close stamps `disconnectedAt` only if no newer connection came since (replicas may see
- * the close of an old socket after the agent reconnected elsewhere); each patch-status report
- * replaces what the agent said before.
+ * Per-patch status of agents: each patch-status report replaces what the agent said before.
+ * (Connection state is written by the agent-ingest service: each socket's hello stamps
+ * `connectedAt`, its close stamps `disconnectedAt` only if no newer connection came since, as
+ * replicas may see the close of an old socket after the agent reconnected elsewhere.)
  */
 export function createAgentStatusService({ db }: { db: Db }) {
   return {
-    /** A socket's hello; returns its connection stamp (to pass to `disconnected`). */
-    async connected(agentId: string): Promise<Date> {
-      const at = new Date();
-      await db.prisma.agent.update({ where: { id: agentId }, data: { connectedAt: at, disconnectedAt: null, lastSeenAt: at } });
-      return at;
-    },
-
-    async disconnected(agentId: string, connectedAt: Date): Promise<void> {
-      await db.prisma.agent.updateMany({ where: { id: agentId, connectedAt }, data: { disconnectedAt: new Date() } });
-    },
-
     async recordPatchStatus(agentId: string, patches: PatchStatusEntry[]): Promise<void> {
       const at = new Date();
       await db.prisma.$transaction([

@@ -117,24 +117,29 @@ export function createAgentService(deps: { db: Db; roots: RootService; groups: G
 
     /**
      * Spends one use of an enrollment token (atomically: two agents racing for the last use get
-     * one each of success and refusal) and creates the agent with a fresh credential.
+     * one each of success and refusal) and creates the agent with a fresh credential. The use is
+     * spent by one conditional UPDATE at the end of the transaction, so concurrent enrollments
+     * hold the token row's lock only for their commit, not for the whole transaction.
      */
     async enroll(opts: { token: string; hostname: string; os: string; arch: string; version: string; tags?: string[] }) {
       const root = await deps.roots.current();
       if (!root) throw conflict('no root has been published yet: an agent needs one to trust anything; publish a root first', 'no-root');
+      const refused = () => unauthorized('the enrollment token is unknown, expired, revoked or used up: ask an admin for a new one');
+      const tokenHash = sha256Hex(opts.token);
       const credential = CREDENTIAL_PREFIX + randomBytes(32).toString('base64url');
       const agent = await db.prisma.$transaction(async (tx) => {
-        const spent = await tx.$queryRaw<{ id: string; groupName: string | null }[]>`
-          UPDATE "EnrollmentToken" SET "uses" = "uses" + 1
-          WHERE "tokenHash" = ${sha256Hex(opts.token)} AND "revokedAt" IS NULL AND "expiresAt" > now() AND "uses" < "maxUses"
-          RETURNING "id", "groupName"`;
-        const t = spent[0];
-        if (!t) throw unauthorized('the enrollment token is unknown, expired, revoked or used up: ask an admin for a new one');
+        const t = await tx.enrollmentToken.findUnique({ where: { tokenHash }, select: { id: true, groupName: true } });
+        if (!t) throw refused();
         const tags = [...new Set(opts.tags ?? [])];
         const groupName = await deps.groups.resolve({ tokenGroup: t.groupName, os: opts.os, hostname: opts.hostname, tags }, tx);
-        return tx.agent.create({
+        const created = await tx.agent.create({
           data: { hostname: opts.hostname, os: opts.os, arch: opts.arch, version: opts.version, groupName, tags, credentialHash: sha256Hex(credential), enrollmentTokenId: t.id },
         });
+        const spent = await tx.$executeRaw`
+          UPDATE "EnrollmentToken" SET "uses" = "uses" + 1
+          WHERE "id" = ${t.id}::uuid AND "revokedAt" IS NULL AND "expiresAt" > now() AND "uses" < "maxUses"`;
+        if (spent !== 1) throw refused(); // rolls the agent back
+        return created;
       });
       return { agent: agentView(agent), credential, root: toBase64(root.bytes) };
     },

@@ -2,6 +2,7 @@ import type { KeyPair } from '@suture/shared/trust';
 import type { Config } from '../config.ts';
 import type { Db } from '../db/index.ts';
 import { createAgentService } from './agent.service.ts';
+import { createAgentIngestService } from './agent-ingest.service.ts';
 import { createAgentStatusService } from './agent-status.service.ts';
 import { createGroupService } from './group.service.ts';
 import { createAuditService } from './audit.service.ts';
@@ -39,6 +40,7 @@ export function createServices(deps: { db: Db; config: Config; jwtSecret: string
     modules: createModuleService({ db }),
     fleet: createFleetService({ db }),
     agentStatus: createAgentStatusService({ db }),
+    ingest: createAgentIngestService({ db }),
     operations: createOperationService({ db }),
     desired,
     rollouts: createRolloutService({ db, groups, enable }),

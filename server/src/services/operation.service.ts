@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/index.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import type { Principal } from '../lib/permissions.ts';
+import { LOCK_TARGETS_IN_ORDER } from './agent-ingest.service.ts';
 
 export type OperationScope = { fleet: true } | { group: string } | { agentId: string };
 
@@ -25,6 +27,7 @@ export interface OperationView {
 }
 
 const MAX_TARGETS_LISTED = 1000;
+const MAX_TARGETS = 200_000;
 
 /**
  * Operations: an operator's command to many agents, followed per agent. Creating one records a
@@ -39,22 +42,36 @@ export function createOperationService({ db }: { db: Db }) {
   }
   return {
     async createUnapply(opts: { creator: Principal; patchId: string; scope: OperationScope }): Promise<{ id: string; agentIds: string[] }> {
-      const where = 'fleet' in opts.scope ? {} : 'group' in opts.scope ? { groupName: opts.scope.group } : { id: opts.scope.agentId };
       const scope = 'fleet' in opts.scope ? 'fleet' : 'group' in opts.scope ? `group:${opts.scope.group}` : `agent:${opts.scope.agentId}`;
+      const id = randomUUID();
+      // One statement for the operation and all its targets (a fleet is many thousands of rows).
+      const [filter, ...arg] = 'fleet' in opts.scope ? ['TRUE'] : 'group' in opts.scope ? ['a."groupName" = $6', opts.scope.group] : ['a."id" = $6::uuid', opts.scope.agentId];
       return db.prisma.$transaction(async (tx) => {
-        const agents = await tx.agent.findMany({ where: { ...where, revokedAt: null }, select: { id: true } });
-        if ('agentId' in opts.scope && agents.length === 0) throw notFound(`no active agent ${opts.scope.agentId}`);
-        if (agents.length > 200_000) throw badRequest('too many agents in one operation');
-        const op = await tx.operation.create({ data: { kind: 'unapply', patchId: opts.patchId, scope, createdById: opts.creator.userId } });
-        await tx.operationTarget.createMany({ data: agents.map((a) => ({ operationId: op.id, agentId: a.id, status: 'pending' })) });
-        return { id: op.id, agentIds: agents.map((a) => a.id) };
+        const rows = await tx.$queryRawUnsafe<{ agentId: string }[]>(
+          `WITH op AS (
+             INSERT INTO "Operation" ("id", "kind", "patchId", "scope", "createdById", "createdAt") VALUES ($1::uuid, 'unapply', $2, $3, $4::uuid, $5::timestamp(3)) RETURNING "id"
+           )
+           INSERT INTO "OperationTarget" ("operationId", "agentId", "status")
+           SELECT op."id", a."id", 'pending' FROM op, "Agent" a WHERE a."revokedAt" IS NULL AND ${filter}
+           RETURNING "agentId"::text AS "agentId"`,
+          id, opts.patchId, scope, opts.creator.userId, new Date().toISOString(), ...arg,
+        );
+        if ('agentId' in opts.scope && rows.length === 0) throw notFound(`no active agent ${opts.scope.agentId}`);
+        if (rows.length > MAX_TARGETS) throw badRequest(`too many agents in one operation (at most ${MAX_TARGETS}); narrow it to a group`);
+        return { id, agentIds: rows.map((r) => r.agentId) };
       });
     },
 
-    /** Pending commands for one agent (sent on every connect), oldest first. */
-    async pendingFor(agentId: string): Promise<{ id: string; patchId: string }[]> {
-      const rows = await db.prisma.operationTarget.findMany({ where: { agentId, status: 'pending' }, include: { operation: { select: { patchId: true, createdAt: true } } }, orderBy: { operation: { createdAt: 'asc' } }, take: 1000 });
-      return rows.map((r) => ({ id: r.operationId, patchId: r.operation.patchId }));
+    /** Pending commands of agents (sent on every connect), oldest first, at most 1,000 per agent. */
+    async pendingFor(agentIds: string[]): Promise<Map<string, { id: string; patchId: string }[]>> {
+      const out = new Map<string, { id: string; patchId: string }[]>(agentIds.map((a) => [a, []]));
+      if (agentIds.length === 0) return out;
+      const rows = await db.prisma.operationTarget.findMany({ where: { agentId: { in: agentIds }, status: 'pending' }, include: { operation: { select: { patchId: true, createdAt: true } } }, orderBy: { operation: { createdAt: 'asc' } } });
+      for (const r of rows) {
+        const list = out.get(r.agentId)!;
+        if (list.length < 1000) list.push({ id: r.operationId, patchId: r.operation.patchId });
+      }
+      return out;
     },
 
     /** Pending targets among `agentIds` whose command was not sent in the last `olderThanMs`. */
@@ -75,16 +92,16 @@ export function createOperationService({ db }: { db: Db }) {
       return rows.map((r) => ({ agentId: r.agentId, id: r.operationId, patchId: r.operation.patchId }));
     },
 
+    /** One statement however many agents (a fleet-wide command is sent to thousands at once). */
     async markSent(opts: { operationId: string; agentIds: string[] }): Promise<void> {
-      await db.prisma.operationTarget.updateMany({ where: { operationId: opts.operationId, agentId: { in: opts.agentIds }, status: 'pending' }, data: { sentAt: new Date() } });
-    },
-
-    /** The agent's acknowledgement; a repeated one changes nothing. */
-    async acknowledge(opts: { operationId: string; agentId: string; outcome: 'done' | 'failed'; detail?: string }): Promise<void> {
-      await db.prisma.operationTarget.updateMany({
-        where: { operationId: opts.operationId, agentId: opts.agentId, status: 'pending' },
-        data: { status: opts.outcome === 'done' ? 'acknowledged' : 'failed', detail: opts.detail ?? null, doneAt: new Date() },
-      });
+      if (opts.agentIds.length === 0) return;
+      await db.prisma.$executeRawUnsafe(
+        `WITH x AS (SELECT DISTINCT $1::uuid AS op, value::uuid AS a FROM jsonb_array_elements_text($2::jsonb)),
+         ${LOCK_TARGETS_IN_ORDER('x.op', 'x.a', 'x')}
+         UPDATE "OperationTarget" t SET "sentAt" = $3::timestamp(3) FROM locked l
+         WHERE t."operationId" = l."operationId" AND t."agentId" = l."agentId" AND t."status" = 'pending'`,
+        opts.operationId, JSON.stringify(opts.agentIds), new Date().toISOString(),
+      );
     },
 
     /** The counts only (cheap enough to poll while following an operation live). */

@@ -347,7 +347,7 @@ for (const kind of dbKinds()) {
     test('an event is listed only once it has been stored for a second (a transaction still open could commit a lower seq): not at once, then exactly once', async () => {
       const last = all.at(-1)!.seq;
       const id = randomUUID();
-      await t.app.services.fleet.recordEvents(ids.a1!, [{ id, type: 'busy', patchId: patch.p1!, pid: 4343, at: new Date().toISOString() } as never]);
+      await t.app.services.ingest.events(ids.a1!, [{ id, type: 'busy', patchId: patch.p1!, pid: 4343, at: new Date().toISOString() } as never]);
       assert.deepEqual((await ok(`/events?after=${last}`)).items, [], 'not listed the moment it is stored');
       await settle();
       const now = (await ok(`/events?after=${last}`)).items as Ev[];
@@ -360,7 +360,7 @@ for (const kind of dbKinds()) {
       const res = await fetch(`${base}/api/v1/events/follow?patchId=${patch.p1}`, { headers: { ...bearer(reader), accept: 'text/event-stream' }, signal: ac.signal });
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
-      const store = (patchId: string, type: string) => t.app.services.fleet.recordEvents(ids.a1!, [{ id: randomUUID(), type, patchId, pid: 4242, at: new Date().toISOString() } as never]);
+      const store = (patchId: string, type: string) => t.app.services.ingest.events(ids.a1!, [{ id: randomUUID(), type, patchId, pid: 4242, at: new Date().toISOString() } as never]);
       const seen = readStream(res, (s) => s.length >= 1);
       await new Promise((r) => setTimeout(r, 300));
       await store(patch.p2!, 'applied'); // filtered out

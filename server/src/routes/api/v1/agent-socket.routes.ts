@@ -1,10 +1,12 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { encodeMessage, parseMessage, PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
-import { unauthorized, unavailable } from '../../../lib/errors.ts';
+import { AppError, unauthorized, unavailable } from '../../../lib/errors.ts';
 import type { AgentPrincipal } from '../../../services/agent.service.ts';
 
 const HEARTBEAT_SECONDS = 15;
+/** Messages of one agent taken but not answered or stored yet; beyond this its socket is paused. */
+const MAX_UNANSWERED = 64;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,6 +38,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
     },
     (socket: WebSocket, req: FastifyRequest) => {
       const agent = req.agent!;
+      const { ingest } = app.services;
       const log = req.log.child({ agentId: agent.agentId });
       // Listeners first, before any await: nothing the agent sends is missed or unhandled.
       socket.on('error', (err) => log.warn({ err }, 'agent socket error'));
@@ -46,21 +49,38 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
         if (!alive) return void socket.terminate(); // missed a whole heartbeat
         alive = false;
         socket.ping();
-        void app.services.fleet.seen(agent.agentId).catch(() => {});
+        void ingest.seen(agent.agentId).catch(() => {});
       }, HEARTBEAT_SECONDS * 1000);
-      let connectedAt: Date | undefined; // this socket's hello stamp
+      let hello: Promise<Date> | undefined; // this socket's hello stamp, once stored
       socket.on('close', (code) => {
         clearInterval(beat);
         app.agentHub.detach(agent.agentId, socket);
-        if (connectedAt) void app.services.agentStatus.disconnected(agent.agentId, connectedAt).catch((err) => log.warn({ err }, 'could not record the disconnect'));
-        log.info({ code }, 'agent disconnected');
+        // After the hello's own write: the disconnect matches that stamp.
+        hello?.then((at) => ingest.disconnected(agent.agentId, at)).catch((err) => log.warn({ err }, 'could not record the disconnect'));
+        log.debug({ code }, 'agent disconnected');
       });
       // One socket per agent: an older one here is closed now, one on another replica on notice.
       app.agentPush.connected(agent.agentId, app.agentHub.attach(agent.agentId, socket, agent.group));
-      log.info('agent connected');
+      log.debug('agent connected');
 
-      // One message at a time, in order: events are acknowledged only once stored.
+      const fail = (err: unknown) => {
+        if (err instanceof AppError && err.status === 400) {
+          send({ v: PROTOCOL_VERSION, type: 'error', code: 'invalid', message: err.message });
+          return void socket.close(4002, 'invalid');
+        }
+        log.error({ err }, 'agent message failed');
+        if (socket.readyState !== socket.OPEN) return;
+        send({ v: PROTOCOL_VERSION, type: 'error', code: 'internal', message: 'the server could not process that message; it will be retried after reconnecting' });
+        socket.close(1011, 'internal error');
+      };
+      // Messages are taken one at a time, in order; what is only stored is queued for the next
+      // group commit and the next message is taken at once (queued in order, stored in order).
+      // Events are acknowledged only once stored. Too much unanswered from one agent pauses it.
       let chain = Promise.resolve();
+      let unanswered = 0;
+      const settle = () => {
+        if (--unanswered === MAX_UNANSWERED - 1) socket.resume();
+      };
       socket.on('message', (data: Buffer) => {
         const parsed = parseMessage('agent', data);
         if (!parsed.ok) {
@@ -69,42 +89,60 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
           socket.close(4002, parsed.code);
           return;
         }
-        chain = chain.then(() => handle(parsed.message)).catch((err) => {
-          log.error({ err }, 'agent message failed');
-          send({ v: PROTOCOL_VERSION, type: 'error', code: 'internal', message: 'the server could not process that message; it will be retried after reconnecting' });
-          socket.close(1011, 'internal error');
-        });
+        if (++unanswered === MAX_UNANSWERED) socket.pause();
+        chain = chain
+          .then(() => handle(parsed.message))
+          .then(
+            (queued) => {
+              if (!queued) return settle();
+              writes.add(queued.stored);
+              queued.stored.then(settle, (err: unknown) => (settle(), fail(err))).finally(() => writes.delete(queued.stored));
+            },
+            (err: unknown) => (settle(), fail(err)),
+          );
       });
 
-      async function handle(m: AgentMessage): Promise<void> {
+      /** A write queued for the next group commit: the next message is taken without waiting for it. */
+      type Queued = { stored: Promise<unknown> };
+      const writes = new Set<Promise<unknown>>();
+      /** The rest is answered after what came before it is stored. */
+      const stored = () => Promise.allSettled([...writes]);
+
+      async function handle(m: AgentMessage): Promise<Queued | void> {
         switch (m.type) {
-          case 'hello':
-            await app.services.fleet.hello({ agentId: agent.agentId, hostname: m.hostname, os: m.os, arch: m.arch, version: m.agentVersion });
-            connectedAt = await app.services.agentStatus.connected(agent.agentId);
+          case 'hello': {
+            await stored();
+            hello = ingest.hello({ agentId: agent.agentId, hostname: m.hostname, os: m.os, arch: m.arch, version: m.agentVersion });
+            await hello;
             send({ v: PROTOCOL_VERSION, type: 'welcome', agentId: agent.agentId, group: agent.group, heartbeatSeconds: HEARTBEAT_SECONDS });
             // From now on pushes reach this socket; then reconcile: the group's desired state,
             // whatever the agent had, and every command it has not acknowledged yet, again.
             app.agentHub.ready(agent.agentId, socket);
             await app.agentPush.reconcile(agent.agentId, agent.group);
             return;
+          }
           case 'inventory':
-            return app.services.fleet.recordInventory(agent.agentId, m);
+            return { stored: ingest.inventory(agent.agentId, m) };
           case 'patch-status':
+            await stored();
             return app.services.agentStatus.recordPatchStatus(agent.agentId, m.patches);
-          case 'events':
-            send({ v: PROTOCOL_VERSION, type: 'events-ack', ids: await app.services.fleet.recordEvents(agent.agentId, m.events) });
-            app.siem.notify(); // SIEM sinks pick them up now rather than at their next poll
-            return;
+          case 'events': {
+            const stored = ingest.events(agent.agentId, m.events).then((ids) => {
+              send({ v: PROTOCOL_VERSION, type: 'events-ack', ids });
+              app.siem.notify(); // SIEM sinks pick them up now rather than at their next poll
+            });
+            return { stored };
+          }
           case 'renew-token': {
             // Re-checked: a revoked agent gets nothing, and its socket is closed.
+            await stored();
             if (!(await app.services.agents.active(agent.agentId))) return void socket.close(4001, 'agent revoked');
             const t = app.services.agents.issue(agent);
             send({ v: PROTOCOL_VERSION, type: 'token', token: t.token, expiresAt: t.expiresAt });
             return;
           }
           case 'command-ack':
-            await app.services.operations.acknowledge({ operationId: m.commandId, agentId: agent.agentId, outcome: m.outcome, detail: m.detail });
-            return;
+            return { stored: ingest.acknowledge({ operationId: m.commandId, agentId: agent.agentId, outcome: m.outcome, detail: m.detail }) };
         }
       }
     },
