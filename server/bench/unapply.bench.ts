@@ -13,6 +13,7 @@
  *
  *   pnpm bench:unapply                      # 1000,5000,10000
  *   BENCH_AGENTS=200,1000 pnpm bench:unapply
+ *   BENCH_SERVER_PROFILE=/tmp/prof pnpm bench:unapply   # a CPU profile of each server process there
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -57,8 +58,15 @@ async function main() {
   const children: ChildProcess[] = [];
   let server: ChildProcess | undefined;
   const db = new pg.Client({ connectionString: dbUrl });
+  const profileDir = process.env.BENCH_SERVER_PROFILE;
   const cleanup = async () => {
     for (const c of children) c.kill('SIGKILL');
+    // A profiled server is stopped gently: its profile is written as it exits.
+    if (profileDir && server && server.exitCode === null) {
+      const exited = new Promise((r) => server!.once('exit', r));
+      server.kill('SIGTERM');
+      await Promise.race([exited, sleep(15_000)]);
+    }
     server?.kill('SIGKILL');
     await db.end().catch(() => {});
     await sleep(500);
@@ -71,7 +79,8 @@ async function main() {
     if (made.status !== 0) throw new Error(`admin create failed: ${made.stderr}`);
 
     async function startServer(): Promise<ChildProcess> {
-      const p = spawn(process.execPath, ['--max-semi-space-size=32', '--import', 'tsx', join(repo, 'server/src/server.ts')], { cwd: repo, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+      const p = spawn(process.execPath, ['--max-semi-space-size=32', ...profile, '--import', 'tsx', join(repo, 'server/src/server.ts')], { cwd: repo, env, stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       p.stderr!.on('data', (d) => (err = (err + d).slice(-4000)));
       for (const end = Date.now() + 60_000; ; await sleep(100)) {

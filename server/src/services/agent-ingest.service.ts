@@ -147,7 +147,8 @@ export function createAgentIngestService({ db }: { db: Db }) {
         for (const m of s.modules.values()) if (m.processes > 0) present.push({ a, sha256: m.sha256, name: m.name, processes: m.processes });
       }
       // Deleted: for a full inventory what it does not list, for a delta what it lists with
-      // `processes: 0` — never a row the upsert writes, so the two never meet on one row.
+      // `processes: 0` — never a row the upsert writes, so the two never meet on one row. Rows
+      // already as listed are left alone: every reconnect sends a full inventory, mostly unchanged.
       await run(
         `WITH p AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(a uuid, sha256 text, name text, processes int)),
          del AS (
@@ -157,7 +158,8 @@ export function createAgentIngestService({ db }: { db: Db }) {
          )
          INSERT INTO "AgentModule" ("agentId", "sha256", "name", "processes")
          SELECT p.a, p.sha256, p.name, p.processes FROM p
-         ON CONFLICT ("agentId", "sha256") DO UPDATE SET "name" = EXCLUDED."name", "processes" = EXCLUDED."processes"`,
+         ON CONFLICT ("agentId", "sha256") DO UPDATE SET "name" = EXCLUDED."name", "processes" = EXCLUDED."processes"
+           WHERE ("AgentModule"."name", "AgentModule"."processes") IS DISTINCT FROM (EXCLUDED."name", EXCLUDED."processes")`,
         JSON.stringify(agents),
         JSON.stringify(present),
       );

@@ -1,7 +1,8 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { sha256Hex, toBase64 } from '@suture/shared/encoding';
 import type { Db } from '../db/index.ts';
+import { createBatcher } from '../lib/batcher.ts';
 import { conflict, notFound, unauthorized } from '../lib/errors.ts';
 import type { Principal } from '../lib/permissions.ts';
 import type { RootService } from './root.service.ts';
@@ -84,8 +85,22 @@ export interface AgentPrincipal {
  */
 export function createAgentService(deps: { db: Db; roots: RootService; groups: GroupService; secret: string; jwtTtlSeconds: number }) {
   const { db } = deps;
+  // Made once: given the string, jsonwebtoken builds a key object on every sign and verify.
+  const key = createSecretKey(Buffer.from(deps.secret, 'utf8'));
+  // The revocation check of every socket upgrade (thousands at once in a reconnect storm):
+  // the upgrades arriving together share one query, each read started after its callers came.
+  const standing = createBatcher<string, Map<string, { groupName: string; revokedAt: Date | null }>>({
+    maxBatch: 5000,
+    async flush(ids) {
+      const rows = await db.prisma.agent.findMany({ where: { id: { in: [...new Set(ids)] } }, select: { id: true, groupName: true, revokedAt: true } });
+      return new Map(rows.map((r) => [r.id, r]));
+    },
+  });
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  /** The agent's row (group, revocation), or undefined: one bad id must not fail its batch. */
+  const standingOf = async (id: string) => (UUID.test(id) ? (await standing.add(id)).get(id) : undefined);
   function issue(a: AgentPrincipal): { token: string; expiresAt: string } {
-    const token = jwt.sign({ typ: 'agent', grp: a.group }, deps.secret, { algorithm: 'HS256', subject: a.agentId, audience: AUDIENCE, issuer: ISSUER, expiresIn: deps.jwtTtlSeconds });
+    const token = jwt.sign({ typ: 'agent', grp: a.group }, key, { algorithm: 'HS256', subject: a.agentId, audience: AUDIENCE, issuer: ISSUER, expiresIn: deps.jwtTtlSeconds });
     return { token, expiresAt: new Date(Date.now() + deps.jwtTtlSeconds * 1000).toISOString() };
   }
   return {
@@ -160,18 +175,18 @@ export function createAgentService(deps: { db: Db; roots: RootService; groups: G
     async authenticate(token: string): Promise<AgentPrincipal | null> {
       let sub: string;
       try {
-        const claims = jwt.verify(token, deps.secret, { algorithms: ['HS256'], audience: AUDIENCE, issuer: ISSUER });
+        const claims = jwt.verify(token, key, { algorithms: ['HS256'], audience: AUDIENCE, issuer: ISSUER });
         if (typeof claims === 'string' || claims.typ !== 'agent' || !claims.sub) return null;
         sub = claims.sub;
       } catch {
         return null;
       }
-      const a = await db.prisma.agent.findUnique({ where: { id: sub } });
-      return a && !a.revokedAt ? { agentId: a.id, group: a.groupName } : null;
+      const a = await standingOf(sub);
+      return a && !a.revokedAt ? { agentId: sub, group: a.groupName } : null;
     },
 
     async active(agentId: string): Promise<boolean> {
-      const a = await db.prisma.agent.findUnique({ where: { id: agentId }, select: { revokedAt: true } });
+      const a = await standingOf(agentId);
       return !!a && !a.revokedAt;
     },
 
