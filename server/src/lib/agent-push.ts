@@ -113,27 +113,26 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
   }
 
   /**
-   * Sends commands to the agents held here that were not sent them on their current socket:
-   * each command encoded once for all its sockets, all written before anything is awaited, then
-   * one markSent per command.
+   * Sends commands to the agents held here that were not sent them on their current socket,
+   * each command encoded once for all its sockets. The hub remembers what each socket was sent:
+   * nothing is written to the database (the acknowledgements are, and they follow at once).
    */
-  async function sendCommands(commands: { agentId: string; id: string; patchId: string }[], again = false): Promise<string[]> {
-    const byOp = new Map<string, { frame: ReturnType<typeof frameOf>; sent: string[] }>();
+  function sendCommands(commands: { agentId: string; id: string; patchId: string }[], again = false): string[] {
+    const frames = new Map<string, Frame>();
+    const sent: string[] = [];
     for (const c of commands) {
-      let op = byOp.get(c.id);
-      if (!op) byOp.set(c.id, (op = { frame: frameOf(commandMessage(c)), sent: [] }));
-      if (hub.sendCommand(c.agentId, c.id, op.frame, again)) op.sent.push(c.agentId);
+      let frame = frames.get(c.id);
+      if (!frame) frames.set(c.id, (frame = frameOf(commandMessage(c))));
+      if (hub.sendCommand(c.agentId, c.id, frame, again)) sent.push(c.agentId);
     }
-    const sent = [...byOp].filter(([, op]) => op.sent.length);
-    await Promise.all(sent.map(([operationId, op]) => operations.markSent({ operationId, agentIds: op.sent })));
-    return sent.flatMap(([, op]) => op.sent);
+    return sent;
   }
 
   /** One pass of the safety net: every pending command and newer desired state the agents here miss. */
   async function sweep(): Promise<void> {
     const ids = hub.connectedIds();
     if (ids.length === 0) return;
-    await sendCommands(await operations.stale({ agentIds: ids, olderThanMs: 0 }));
+    sendCommands(await operations.pendingAmong(ids));
     const groups = hub.connectedGroups();
     const versions = await desired.versions(groups);
     for (const g of groups) if (hub.behind(g, versions.get(g) ?? 0).length) await pushDesired(g);
@@ -147,7 +146,7 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
         return;
       case 'command': {
         const ids = hub.connectedIds();
-        if (typeof n.op === 'string' && ids.length) await sendCommands(await operations.pendingOf({ operationId: n.op, agentIds: ids }));
+        if (typeof n.op === 'string' && ids.length) sendCommands(await operations.pendingOf({ operationId: n.op, agentIds: ids }));
         return;
       }
       case 'revoked':
@@ -206,7 +205,7 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
     async reconcile(agentId: string, group: string): Promise<void> {
       const s = await helloState(group, agentId);
       hub.sendDesired(agentId, s.frame, s.version, true);
-      await sendCommands((s.pending.get(agentId) ?? []).map((c) => ({ agentId, ...c })), true);
+      sendCommands((s.pending.get(agentId) ?? []).map((c) => ({ agentId, ...c })), true);
     },
 
     /** Runs `sweep` every `everyMs` (never overlapping itself) until stopped. */

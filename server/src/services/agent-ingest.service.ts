@@ -33,10 +33,10 @@ function refuseNul(value: unknown, what: string): void {
 
 /**
  * A CTE `locked` that locks the pending OperationTarget rows joined from `from` in key order.
- * Every statement updating many targets (acks here, markSent) takes its row locks this way, so
- * two of them running at once wait for each other instead of deadlocking.
+ * Every statement updating many targets takes its row locks this way, so two of them running at
+ * once (acknowledgement batches of two replicas) wait for each other instead of deadlocking.
  */
-export const LOCK_TARGETS_IN_ORDER = (op: string, agent: string, from: string) =>
+const LOCK_TARGETS_IN_ORDER = (op: string, agent: string, from: string) =>
   `locked AS (SELECT t."operationId", t."agentId" FROM "OperationTarget" t JOIN ${from} ON t."operationId" = ${op} AND t."agentId" = ${agent}
      WHERE t."status" = 'pending' ORDER BY t."operationId", t."agentId" FOR UPDATE OF t)`;
 

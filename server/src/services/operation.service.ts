@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/index.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import type { Principal } from '../lib/permissions.ts';
-import { LOCK_TARGETS_IN_ORDER } from './agent-ingest.service.ts';
 
 export type OperationScope = { fleet: true } | { group: string } | { agentId: string };
 
@@ -74,11 +73,11 @@ export function createOperationService({ db }: { db: Db }) {
       return out;
     },
 
-    /** Pending targets among `agentIds` whose command was not sent in the last `olderThanMs`. */
-    async stale(opts: { agentIds: string[]; olderThanMs: number }): Promise<{ agentId: string; id: string; patchId: string }[]> {
-      if (opts.agentIds.length === 0) return [];
+    /** Pending targets among `agentIds` (the hub knows which of their sockets still miss them). */
+    async pendingAmong(agentIds: string[]): Promise<{ agentId: string; id: string; patchId: string }[]> {
+      if (agentIds.length === 0) return [];
       const rows = await db.prisma.operationTarget.findMany({
-        where: { agentId: { in: opts.agentIds }, status: 'pending', OR: [{ sentAt: null }, { sentAt: { lt: new Date(Date.now() - opts.olderThanMs) } }] },
+        where: { agentId: { in: agentIds }, status: 'pending' },
         include: { operation: { select: { patchId: true } } },
         take: 10_000,
       });
@@ -90,18 +89,6 @@ export function createOperationService({ db }: { db: Db }) {
       if (opts.agentIds.length === 0) return [];
       const rows = await db.prisma.operationTarget.findMany({ where: { operationId: opts.operationId, agentId: { in: opts.agentIds }, status: 'pending' }, include: { operation: { select: { patchId: true } } } });
       return rows.map((r) => ({ agentId: r.agentId, id: r.operationId, patchId: r.operation.patchId }));
-    },
-
-    /** One statement however many agents (a fleet-wide command is sent to thousands at once). */
-    async markSent(opts: { operationId: string; agentIds: string[] }): Promise<void> {
-      if (opts.agentIds.length === 0) return;
-      await db.prisma.$executeRawUnsafe(
-        `WITH x AS (SELECT DISTINCT $1::uuid AS op, value::uuid AS a FROM jsonb_array_elements_text($2::jsonb)),
-         ${LOCK_TARGETS_IN_ORDER('x.op', 'x.a', 'x')}
-         UPDATE "OperationTarget" t SET "sentAt" = $3::timestamp(3) FROM locked l
-         WHERE t."operationId" = l."operationId" AND t."agentId" = l."agentId" AND t."status" = 'pending'`,
-        opts.operationId, JSON.stringify(opts.agentIds), new Date().toISOString(),
-      );
     },
 
     /** The counts only (cheap enough to poll while following an operation live). */
