@@ -114,3 +114,28 @@ export function patchDoc(overrides: Partial<PatchDocument> & { moduleSha256?: st
 }
 
 export { envelopeBytes, signDocument };
+
+/** Reads a server-sent event stream until `stop` says so (or `timeoutMs` passes); returns the events seen, keep-alive comments left out. */
+export async function readSse(res: Response, stop: (seen: { id: string | null; event: string; data: any }[]) => boolean, timeoutMs = 10_000) {
+  const seen: { id: string | null; event: string; data: any }[] = [];
+  const reader = res.body!.getReader();
+  const timer = setTimeout(() => void reader.cancel(), timeoutMs);
+  let buf = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return seen;
+      buf += Buffer.from(value).toString('utf8');
+      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        if (!event) continue; // a comment (keep-alive)
+        seen.push({ id: /^id: (.*)$/m.exec(block)?.[1] ?? null, event, data: JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? 'null') });
+        if (stop(seen)) return (await reader.cancel(), seen);
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -4,29 +4,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bearer, buildTestApp, createUserAndLogin, dbKinds, expectError, makeTrust, type TestApp } from '../helper.ts';
+import { bearer, buildTestApp, readSse, createUserAndLogin, dbKinds, expectError, makeTrust, type TestApp } from '../helper.ts';
 import { connectAgent, enrollAgent, helloMessage } from '../agent-client.ts';
-
-/** Reads a server-sent event stream until `stop` says so; returns the events seen. */
-async function readEvents(res: Response, stop: (e: { event: string; data: any }) => boolean) {
-  const seen: { event: string; data: any }[] = [];
-  const reader = res.body!.getReader();
-  let buf = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return seen;
-    buf += Buffer.from(value).toString('utf8');
-    for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (!event) continue; // a keep-alive comment
-      seen.push({ event, data: JSON.parse(data ?? 'null') });
-      if (stop(seen.at(-1)!)) return (await reader.cancel(), seen);
-    }
-  }
-}
 
 for (const kind of dbKinds()) {
   describe(`agent status and live operations (${kind})`, () => {
@@ -112,12 +91,12 @@ for (const kind of dbKinds()) {
       assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
       const command = await c.next('command');
       assert.equal(command.id, id);
-      const events = readEvents(res, (e) => e.event !== 'progress');
+      const events = readSse(res, (s) => s.at(-1)!.event !== 'progress', 60_000);
       await sleep(300);
       c.send({ type: 'command-ack', commandId: id, outcome: 'done' });
       const seen = await events;
-      assert.deepEqual(seen[0], { event: 'progress', data: { total: 1, acknowledged: 0, pending: 1, failed: 0 } });
-      assert.deepEqual(seen.at(-1), { event: 'done', data: { total: 1, acknowledged: 1, pending: 0, failed: 0 } });
+      assert.deepEqual(seen[0], { id: null, event: 'progress', data: { total: 1, acknowledged: 0, pending: 1, failed: 0 } });
+      assert.deepEqual(seen.at(-1), { id: null, event: 'done', data: { total: 1, acknowledged: 1, pending: 0, failed: 0 } });
       const missing = await fetch(`${base}/api/v1/operations/${randomUUID()}/follow`, { headers: bearer(auditor) });
       assert.equal(missing.status, 404);
       assert.equal((await fetch(`${base}/api/v1/operations/${id}/follow`)).status, 401);

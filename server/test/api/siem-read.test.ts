@@ -5,7 +5,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createSiemEventService, type EventFilter } from '../../src/services/siem-events.service.ts';
 import { SETTLE_SECONDS } from '../../src/services/event-view.ts';
-import { bearer, buildTestApp, createUserAndLogin, dbKinds, expectError, makeTrust, patchDoc, signDocument, type TestApp } from '../helper.ts';
+import { bearer, buildTestApp, readSse, createUserAndLogin, dbKinds, expectError, makeTrust, patchDoc, signDocument, type TestApp } from '../helper.ts';
 
 const MOD_A = 'a1'.repeat(32);
 const MOD_B = 'b2'.repeat(32);
@@ -19,31 +19,6 @@ type Ev = { seq: string; id: string; type: string; agentId: string; hostname: st
 
 /** Waits out the second after which stored events are listed (SETTLE_SECONDS). */
 const settle = () => new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000 + 200));
-
-/** Reads a server-sent event stream until `stop` says so. */
-async function readStream(res: Response, stop: (seen: { id: string | null; event: string; data: any }[]) => boolean, timeoutMs = 10_000) {
-  const seen: { id: string | null; event: string; data: any }[] = [];
-  const reader = res.body!.getReader();
-  const timer = setTimeout(() => void reader.cancel(), timeoutMs);
-  let buf = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return seen;
-      buf += Buffer.from(value).toString('utf8');
-      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const event = /^event: (.*)$/m.exec(block)?.[1];
-        if (!event) continue; // a comment (keep-alive)
-        seen.push({ id: /^id: (.*)$/m.exec(block)?.[1] ?? null, event, data: JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? 'null') });
-        if (stop(seen)) return (await reader.cancel(), seen);
-      }
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 for (const kind of dbKinds()) {
   describe(`SIEM read API (${kind})`, () => {
@@ -361,7 +336,7 @@ for (const kind of dbKinds()) {
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
       const store = (patchId: string, type: string) => t.app.services.ingest.events(ids.a1!, [{ id: randomUUID(), type, patchId, pid: 4242, at: new Date().toISOString() } as never]);
-      const seen = readStream(res, (s) => s.length >= 1);
+      const seen = readSse(res, (s) => s.length >= 1);
       await new Promise((r) => setTimeout(r, 300));
       await store(patch.p2!, 'applied'); // filtered out
       await store(patch.p1!, 'crash');
@@ -376,7 +351,7 @@ for (const kind of dbKinds()) {
       // Resume from an older seq (query or Last-Event-ID): the backlog comes first, in order.
       const from = all.at(-3)!.seq;
       const res2 = await fetch(`${base}/api/v1/events/follow`, { headers: { ...bearer(reader), 'last-event-id': from } });
-      const backlog = await readStream(res2, (s) => s.length >= 4);
+      const backlog = await readSse(res2, (s) => s.length >= 4);
       assert.deepEqual(backlog.map((e) => e.data.seq).slice(0, 2), seqs(all.slice(-2)));
       assert.equal(backlog[3]!.data.seq, got[0]!.data.seq);
       expectError(await get('/events/follow?after=x'), 400);
