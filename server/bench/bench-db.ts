@@ -37,7 +37,7 @@ export async function freshBenchDatabase(kind: string, log: (line: string) => vo
     dir,
     port,
     serverUrl: `http://127.0.0.1:${port}`,
-    env: { ...process.env, DATABASE_URL: url.toString(), SUTURE_DATA_DIR: join(dir, 'data'), HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' },
+    env: { ...process.env, DATABASE_URL: url.toString(), SUTURE_DATA_DIR: join(dir, 'data'), HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
     async drop(opts = {}) {
       if (opts.keep) log(`kept database ${dbName}; drop it with: DROP DATABASE ${dbName}`);
       else await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err: Error) => log(`could not drop ${dbName}: ${err.message}`));

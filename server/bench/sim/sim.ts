@@ -10,7 +10,8 @@
  *   pnpm sim --server http://127.0.0.1:8080 --enroll-token <secret> --agents 1000
  *
  * Live stats on stderr every 2 s. Run as a child with an IPC channel (the bench), it also posts
- * its counters and the per-command answer times to the parent.
+ * each welcome, and with every stats tick its counters and when its agents received commands
+ * (gathered, not one IPC message per command: they would compete with the answers).
  */
 import { randomUUID, createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -70,6 +71,8 @@ function inventoryFor(i: number) {
 
 const stats = { enrolled: 0, connected: 0, welcomed: 0, commands: 0, acked: 0, eventsAcked: 0, reconnects: 0, errors: 0, refused503: 0 };
 const errorsSeen = new Map<string, number>();
+/** When commands arrived since the last stats tick: [command id, agent index, ms since epoch]. */
+let received: [string, number, number][] = [];
 const noteError = (what: string) => {
   stats.errors++;
   errorsSeen.set(what, (errorsSeen.get(what) ?? 0) + 1);
@@ -109,6 +112,8 @@ async function inParallel<T>(items: T[], n: number, fn: (t: T) => Promise<void>)
 function simAgent(i: number, cred: Credential) {
   let token = '';
   let stopped = false;
+  /** Where this agent is, for the bench's report of agents that never came back. */
+  let phase: 'session' | 'upgrading' | 'open' | 'welcomed' | 'backoff' = 'session';
   let attempt = 0;
   const inventory = inventoryFor(i);
   const hostname = `sim-${i}`;
@@ -119,12 +124,14 @@ function simAgent(i: number, cred: Credential) {
   function connect(): void {
     if (stopped) return;
     // A handshake left unanswered (a server going down mid-upgrade) is given up and retried.
+    phase = 'upgrading';
     const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false, handshakeTimeout: 15_000 });
     let welcomed = false;
     let opened = false;
     const send = (m: AgentMessage) => ws.readyState === WebSocket.OPEN && ws.send(encodeMessage(m));
     ws.on('open', () => {
       opened = true;
+      phase = 'open';
       stats.connected++;
       send({ v: PROTOCOL_VERSION, type: 'hello', agentVersion: '0.1.0-sim', os: 'linux', arch: 'x86_64', hostname, desiredVersion: 0 });
     });
@@ -144,19 +151,19 @@ function simAgent(i: number, cred: Credential) {
       switch (m.type) {
         case 'welcome':
           welcomed = true;
+          phase = 'welcomed';
           attempt = 0;
           stats.welcomed++;
           if (ipc) process.send!({ kind: 'welcome', i, at: Date.now() });
           send({ v: PROTOCOL_VERSION, type: 'inventory', full: true, modules: inventory });
           return;
         case 'command': {
-          const received = Date.now();
+          if (ipc) received.push([m.id, i, Date.now()]);
           stats.commands++;
           // As the real agent: the outcome first (it answers the command), then the acknowledgement.
           send({ v: PROTOCOL_VERSION, type: 'events', events: [{ id: randomUUID(), at: new Date().toISOString(), type: 'unapplied', patchId: m.patchId, pid: 0, commandId: m.id }] });
           send({ v: PROTOCOL_VERSION, type: 'command-ack', commandId: m.id, outcome: 'done' });
           stats.acked++;
-          if (ipc) process.send!({ kind: 'command', i, commandId: m.id, at: received });
           return;
         }
         case 'events-ack':
@@ -182,10 +189,12 @@ function simAgent(i: number, cred: Credential) {
   function retry(wait?: number) {
     if (stopped) return;
     stats.reconnects++;
+    phase = 'backoff';
     const backoff = Math.min(30_000, 500 * 2 ** Math.min(attempt++, 6));
     setTimeout(connect, wait || backoff * (0.5 + Math.random() / 2)).unref();
   }
   return {
+    phase: () => phase,
     async start() {
       await session();
       connect();
@@ -213,8 +222,9 @@ async function main() {
   const agents = ids.map((i) => simAgent(i, creds[i]!));
   const started = Date.now();
   const ticker = setInterval(() => {
-    process.stderr.write(`[sim] ${((Date.now() - started) / 1000).toFixed(0)} s: welcomed ${stats.welcomed}/${N}, commands ${stats.commands}, acked ${stats.acked}, events acked ${stats.eventsAcked}, reconnects ${stats.reconnects}, 503 ${stats.refused503}, errors ${stats.errors}\n`);
-    if (ipc) process.send!({ kind: 'stats', stats });
+    process.stderr.write(`[sim] ${((Date.now() - started) / 1000).toFixed(0)} s: welcomed ${stats.welcomed}/${N}, commands ${stats.commands}, acked ${stats.acked}, events acked ${stats.eventsAcked}, reconnects ${stats.reconnects}, 503 ${stats.refused503}, errors ${stats.errors}${errorsSeen.size ? ` ${JSON.stringify(Object.fromEntries(errorsSeen))}` : ''}\n`);
+    if (ipc) process.send!({ kind: 'stats', stats, received });
+    received = [];
   }, 2000);
   // Staggered connects: RATE per second.
   const batch = Math.max(1, Math.round(RATE / 20));
@@ -233,6 +243,13 @@ async function main() {
   process.on('SIGTERM', stopAll);
   process.on('SIGINT', stopAll);
   if (ipc) process.on('disconnect', stopAll);
+  // The bench asks where the agents not welcomed are (a storm that does not finish).
+  if (ipc) process.on('message', (m: { kind?: string }) => {
+    if (m?.kind !== 'phases') return;
+    const counts: Record<string, number> = {};
+    for (const a of agents) counts[a.phase()] = (counts[a.phase()] ?? 0) + 1;
+    process.stderr.write(`[sim] agents by phase: ${JSON.stringify(counts)}; stats ${JSON.stringify(stats)}; errors ${JSON.stringify(Object.fromEntries(errorsSeen))}\n`);
+  });
   await new Promise(() => {});
 }
 

@@ -1,5 +1,5 @@
 import type { AgentEvent, InventoryModule } from '@suture/shared/protocol';
-import type { Db } from '../db/index.ts';
+import { Prisma, type Db } from '../db/index.ts';
 import { badRequest } from '../lib/errors.ts';
 import { createBatcher } from '../lib/batcher.ts';
 
@@ -37,16 +37,17 @@ function refuseNul(value: unknown, what: string): void {
  * once (acknowledgement batches of two replicas) wait for each other instead of deadlocking.
  */
 const LOCK_TARGETS_IN_ORDER = (op: string, agent: string, from: string) =>
-  `locked AS (SELECT t."operationId", t."agentId" FROM "OperationTarget" t JOIN ${from} ON t."operationId" = ${op} AND t."agentId" = ${agent}
-     WHERE t."status" = 'pending' ORDER BY t."operationId", t."agentId" FOR UPDATE OF t)`;
+  Prisma.raw(`locked AS (SELECT t."operationId", t."agentId" FROM "OperationTarget" t JOIN ${from} ON t."operationId" = ${op} AND t."agentId" = ${agent}
+     WHERE t."status" = 'pending' ORDER BY t."operationId", t."agentId" FOR UPDATE OF t)`);
 
 export function createAgentIngestService({ db }: { db: Db }) {
-  const run = (sql: string, ...params: string[]) => db.prisma.$executeRawUnsafe(sql, ...params);
+  // On the driver, not through Prisma: these statements carry megabytes of rows a second.
+  const run = (sql: Prisma.Sql) => db.rows(sql);
   // Hellos, heartbeats and disconnects all update Agent rows, many per statement: one of those
   // statements at a time, or two could lock the same rows in opposite orders (a deadlock).
   let agentRows: Promise<unknown> = Promise.resolve();
-  const onAgentRows = (sql: string, ...params: string[]) => {
-    const done = agentRows.then(() => run(sql, ...params));
+  const onAgentRows = (sql: Prisma.Sql) => {
+    const done = agentRows.then(() => run(sql));
     agentRows = done.catch(() => {});
     return done;
   };
@@ -71,22 +72,19 @@ export function createAgentIngestService({ db }: { db: Db }) {
       // One statement (a WITH insert runs to completion whether or not it is read): both
       // writes commit together.
       await run(
-        `WITH ev AS (
+        Prisma.sql`WITH ev AS (
            INSERT INTO "AgentEvent" ("eventId", "agentId", "type", "patchId", "pid", "reason", "detail", "commandId", "at", "receivedAt")
            -- receivedAt on the database clock: SIEM readers list events once settled by that clock (event-view.ts)
            SELECT e.id, e.a, e.type, e.p, e.pid, e.reason, e.detail, e.c, e.at, (now() AT TIME ZONE 'UTC')::timestamp(3)
-           FROM jsonb_to_recordset($1::jsonb) AS e(id uuid, a uuid, type text, p text, pid bigint, reason text, detail text, c uuid, at timestamp(3), n int)
+           FROM jsonb_to_recordset(${JSON.stringify(events)}::jsonb) AS e(id uuid, a uuid, type text, p text, pid bigint, reason text, detail text, c uuid, at timestamp(3), n int)
            ORDER BY e.n -- the log's seq follows the order the agents sent them in
            ON CONFLICT ("agentId", "eventId") DO NOTHING
          ),
-         k AS (SELECT DISTINCT ON (x.op, x.a) x.* FROM jsonb_to_recordset($2::jsonb) AS x(op uuid, a uuid, status text, detail text, n int) ORDER BY x.op, x.a, x.n),
+         k AS (SELECT DISTINCT ON (x.op, x.a) x.* FROM jsonb_to_recordset(${JSON.stringify(acks)}::jsonb) AS x(op uuid, a uuid, status text, detail text, n int) ORDER BY x.op, x.a, x.n),
          ${LOCK_TARGETS_IN_ORDER('k.op', 'k.a', 'k')}
-         UPDATE "OperationTarget" t SET "status" = k.status, "detail" = k.detail, "doneAt" = $3::timestamp(3)
+         UPDATE "OperationTarget" t SET "status" = k.status, "detail" = k.detail, "doneAt" = ${ts(new Date())}::timestamp(3)
          FROM k JOIN locked l ON l."operationId" = k.op AND l."agentId" = k.a
          WHERE t."operationId" = k.op AND t."agentId" = k.a AND t."status" = 'pending'`,
-        JSON.stringify(events),
-        JSON.stringify(acks),
-        ts(new Date()),
       );
     },
   });
@@ -97,10 +95,9 @@ export function createAgentIngestService({ db }: { db: Db }) {
       const rows = items.map((h, n) => ({ id: h.agentId, hostname: h.hostname, os: h.os, arch: h.arch, version: h.version, at: ts(h.at), n }));
       // An agent twice in one batch (it reconnected at once): its newest hello wins.
       await onAgentRows(
-        `UPDATE "Agent" a SET "hostname" = h.hostname, "os" = h.os, "arch" = h.arch, "version" = h.version, "lastSeenAt" = h.at, "connectedAt" = h.at, "disconnectedAt" = NULL
-         FROM (SELECT DISTINCT ON (x.id) x.* FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, hostname text, os text, arch text, version text, at timestamp(3), n int) ORDER BY x.id, x.n DESC) h
+        Prisma.sql`UPDATE "Agent" a SET "hostname" = h.hostname, "os" = h.os, "arch" = h.arch, "version" = h.version, "lastSeenAt" = h.at, "connectedAt" = h.at, "disconnectedAt" = NULL
+         FROM (SELECT DISTINCT ON (x.id) x.* FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id uuid, hostname text, os text, arch text, version text, at timestamp(3), n int) ORDER BY x.id, x.n DESC) h
          WHERE a."id" = h.id`,
-        JSON.stringify(rows),
       );
     },
   });
@@ -109,9 +106,7 @@ export function createAgentIngestService({ db }: { db: Db }) {
     maxBatch: 10_000,
     async flush(agentIds) {
       await onAgentRows(
-        `UPDATE "Agent" a SET "lastSeenAt" = $2::timestamp(3) FROM (SELECT DISTINCT value::uuid AS id FROM jsonb_array_elements_text($1::jsonb)) x WHERE a."id" = x.id`,
-        JSON.stringify(agentIds),
-        ts(new Date()),
+        Prisma.sql`UPDATE "Agent" a SET "lastSeenAt" = ${ts(new Date())}::timestamp(3) FROM (SELECT DISTINCT value::uuid AS id FROM jsonb_array_elements_text(${JSON.stringify(agentIds)}::jsonb)) x WHERE a."id" = x.id`,
       );
     },
   });
@@ -121,10 +116,9 @@ export function createAgentIngestService({ db }: { db: Db }) {
     async flush(items) {
       // Only the close of the socket whose hello is recorded: a newer connection stays online.
       await onAgentRows(
-        `UPDATE "Agent" a SET "disconnectedAt" = d.at
-         FROM (SELECT DISTINCT ON (x.id, x.c) x.* FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, c timestamp(3), at timestamp(3))) d
+        Prisma.sql`UPDATE "Agent" a SET "disconnectedAt" = d.at
+         FROM (SELECT DISTINCT ON (x.id, x.c) x.* FROM jsonb_to_recordset(${JSON.stringify(items.map((d) => ({ id: d.agentId, c: ts(d.connectedAt), at: ts(d.at) })))}::jsonb) AS x(id uuid, c timestamp(3), at timestamp(3))) d
          WHERE a."id" = d.id AND a."connectedAt" = d.c`,
-        JSON.stringify(items.map((d) => ({ id: d.agentId, c: ts(d.connectedAt), at: ts(d.at) }))),
       );
     },
   });
@@ -150,9 +144,9 @@ export function createAgentIngestService({ db }: { db: Db }) {
       // `processes: 0` — never a row the upsert writes, so the two never meet on one row. Rows
       // already as listed are left alone: every reconnect sends a full inventory, mostly unchanged.
       await run(
-        `WITH p AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(a uuid, sha256 text, name text, processes int)),
+        Prisma.sql`WITH p AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify(present)}::jsonb) AS x(a uuid, sha256 text, name text, processes int)),
          del AS (
-           DELETE FROM "AgentModule" m USING jsonb_to_recordset($1::jsonb) AS g(a uuid, whole boolean, gone jsonb)
+           DELETE FROM "AgentModule" m USING jsonb_to_recordset(${JSON.stringify(agents)}::jsonb) AS g(a uuid, whole boolean, gone jsonb)
            WHERE m."agentId" = g.a
              AND ((g.whole AND NOT EXISTS (SELECT 1 FROM p WHERE p.a = m."agentId" AND p.sha256 = m."sha256")) OR g.gone ? m."sha256")
          )
@@ -160,8 +154,6 @@ export function createAgentIngestService({ db }: { db: Db }) {
          SELECT p.a, p.sha256, p.name, p.processes FROM p
          ON CONFLICT ("agentId", "sha256") DO UPDATE SET "name" = EXCLUDED."name", "processes" = EXCLUDED."processes"
            WHERE ("AgentModule"."name", "AgentModule"."processes") IS DISTINCT FROM (EXCLUDED."name", EXCLUDED."processes")`,
-        JSON.stringify(agents),
-        JSON.stringify(present),
       );
     },
   });

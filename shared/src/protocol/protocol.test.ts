@@ -10,6 +10,9 @@ test('valid messages of each direction parse; each side only accepts the other s
   assert.deepEqual(parseMessage('agent', JSON.stringify(hello)), { ok: true, message: hello });
   const events = { v: 1, type: 'events', events: [event] };
   assert.equal(parseMessage('agent', Buffer.from(JSON.stringify(events))).ok, true);
+  // A frame that is a slice of a larger buffer (as a socket read can be): only its own bytes count.
+  const pool = Buffer.from(`xx${JSON.stringify(hello)}yy`);
+  assert.deepEqual(parseMessage('agent', new Uint8Array(pool.buffer, pool.byteOffset + 2, pool.length - 4)), { ok: true, message: hello });
   const command = { v: 1, type: 'command', id: randomUUID(), kind: 'unapply', patchId: 'SUT-1' };
   assert.equal(parseMessage('server', JSON.stringify(command)).ok, true);
   assert.equal(parseMessage('agent', JSON.stringify(command)).ok, false, 'an agent does not send commands');
