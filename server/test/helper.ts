@@ -1,5 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -47,6 +48,40 @@ export async function createUserAndLogin(app: FastifyInstance, opts: { username:
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+export type Trust = ReturnType<typeof makeTrust>;
+
+export interface TestServer extends TestApp {
+  /** Session token of the admin `alice`. */
+  admin: string;
+  /** The root in force and its publisher key (to sign patches with). */
+  trust: Trust;
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+  /** The agents' WebSocket URL. */
+  wsUrl: string;
+}
+
+/**
+ * What most API tests start from: a real app on a fresh database with an admin logged in and a
+ * root in force (agents enroll only once there is one), listening on a free local port for real
+ * HTTP and WebSocket clients.
+ */
+export async function startTestServer(kind: DbKind, env: Record<string, string> = {}): Promise<TestServer> {
+  const t = await buildTestApp(kind, env);
+  try {
+    const { token: admin } = await createUserAndLogin(t.app, { username: 'alice', role: 'admin' });
+    const trust = makeTrust(t.app.onlineKey);
+    const root = await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: trust.rootEnvelope });
+    if (root.statusCode !== 200) throw new Error(`PUT /api/v1/root: ${root.statusCode} ${root.body}`);
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+    return { ...t, admin, trust, base, wsUrl: `${base.replace(/^http/, 'ws')}/api/v1/agents/socket` };
+  } catch (err) {
+    await t.close();
+    throw err;
+  }
+}
 
 export function expectError(res: LightMyRequestResponse, status: number, code?: string) {
   if (res.statusCode !== status) throw new Error(`expected ${status}, got ${res.statusCode}: ${res.body}`);

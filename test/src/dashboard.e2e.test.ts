@@ -12,14 +12,13 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Page } from 'playwright-core';
 import { SPEC_VERSION, type PatchDocument } from '@suture/shared/schemas';
 import type { KeyPair } from '@suture/shared/trust';
 import { createTestDatabaseUrl, type TestDatabase } from '../../server/src/db/test-db.ts';
 import { buildElfTargets, FIXED, FLAWED, flawPatchlets, gccMissing, startTarget, type BuiltTarget, type RunningTarget } from '../../agent/src/test-targets/elf-targets.test-helper.ts';
 import { chromiumMissing, openBrowser, type BrowserSession } from './browser.ts';
-import { apiClient, enrollAgent, login, publishPatch, publishRoot, runAgent, startServer, suture, type ServerProcess } from './harness.ts';
+import { apiClient, enrollAgent, login, publishPatch, publishRoot, runAgent, startServer, suture, until, type ServerProcess } from './harness.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const PATCH_ID = 'SUT-DASH-1';
@@ -41,13 +40,6 @@ describe('dashboard in a real browser: log in, agent appears, roll out, unapply 
   const targets: RunningTarget[] = [];
   const stateDir = () => join(dir, 'agent-state');
 
-  async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-    for (const end = Date.now() + ms; ; await sleep(200)) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > end) assert.fail(`${what} within ${ms} ms`);
-    }
-  }
   /** Moves within the app the way a person does: the side navigation. */
   const nav = async (label: string) => {
     await page.locator('nav.side').getByRole('link', { name: label, exact: true }).click();
@@ -133,7 +125,7 @@ describe('dashboard in a real browser: log in, agent appears, roll out, unapply 
     const rollout = page.locator('tr[data-rollout]');
     await rollout.waitFor();
     await rollout.getByText(/1\/1 applied/).waitFor({ timeout: 20_000 });
-    for (const t of targets) await until(`pid ${t.pid} patched`, async () => ((await t.probe()) === FIXED ? true : undefined), 10_000);
+    for (const t of targets) await until(async () => (await t.probe()) === FIXED, 10_000, `pid ${t.pid} patched`);
     await page.locator('tr[data-group="e2e"]').getByText('enabled', { exact: true }).waitFor({ timeout: 10_000 });
     await rollout.locator('.badge', { hasText: 'completed' }).first().waitFor({ timeout: 30_000 });
     await b.shot('06-patch-rolled-out');
@@ -169,7 +161,7 @@ describe('dashboard in a real browser: log in, agent appears, roll out, unapply 
     await row.waitFor({ timeout: 10_000 });
     const id = await row.getAttribute('data-rollout');
     const mine = page.locator(`tr[data-rollout="${id}"]`);
-    for (const t of targets) await until(`pid ${t.pid} patched by the new rollout`, async () => ((await t.probe()) === FIXED ? true : undefined), 10_000);
+    for (const t of targets) await until(async () => (await t.probe()) === FIXED, 10_000, `pid ${t.pid} patched by the new rollout`);
     await mine.getByRole('button', { name: 'Pause' }).click();
     await page.locator(`tr[data-rollout="${id}"][data-status="paused"]`).waitFor();
     await mine.getByRole('button', { name: 'Resume' }).click();
@@ -180,7 +172,7 @@ describe('dashboard in a real browser: log in, agent appears, roll out, unapply 
     await b.shot('08b-rollout-abort-confirm');
     await dialog.getByRole('button', { name: 'Abort rollout' }).click();
     await page.locator(`tr[data-rollout="${id}"][data-status="aborted"]`).waitFor();
-    for (const t of targets) await until(`pid ${t.pid} back to original after the abort`, async () => ((await t.probe()) === FLAWED ? true : undefined), 15_000);
+    for (const t of targets) await until(async () => (await t.probe()) === FLAWED, 15_000, `pid ${t.pid} back to original after the abort`);
     await b.shot('09b-rollout-aborted');
   });
 
@@ -224,7 +216,7 @@ describe('dashboard in a real browser: log in, agent appears, roll out, unapply 
     await page.getByText(`No endpoint is exposed to ${CVE}`).waitFor({ timeout: 20_000 });
     await b.shot('12-cve-protected');
     assert.equal((await api('DELETE', `/api/v1/patches/${PATCH_ID}/groups/e2e`)).status, 200);
-    for (const t of targets) await until(`pid ${t.pid} back to original`, async () => ((await t.probe()) === FLAWED ? true : undefined), 10_000);
+    for (const t of targets) await until(async () => (await t.probe()) === FLAWED, 10_000, `pid ${t.pid} back to original`);
     await page.locator('table.vulnerable tr', { hasText: hostname() }).waitFor({ timeout: 30_000 });
     await b.shot('13-cve-vulnerable');
   });

@@ -17,7 +17,7 @@ import { SPEC_VERSION, type PatchDocument, type RootDocument } from '@suture/sha
 import { envelopeBytes, generateKeyPair, signDocument } from '@suture/shared/trust';
 import { createTestDatabaseUrl, type TestDatabase } from '../../server/src/db/test-db.ts';
 import { buildElfTargets, FIXED, FLAWED, flawPatchlets, gccMissing, startTarget, type BuiltTarget, type RunningTarget } from '../../agent/src/test-targets/elf-targets.test-helper.ts';
-import { repoRoot, startServer, suture, type ServerProcess } from './harness.ts';
+import { repoRoot, startServer, suture, until, type ServerProcess } from './harness.ts';
 
 const agentMain = join(repoRoot, 'agent', 'src', 'main.ts');
 const skip = gccMissing() ?? (process.platform !== 'linux' || process.getuid?.() !== 0 ? 'the agent needs root on Linux (ptrace)' : false);
@@ -45,13 +45,6 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     if (state === stateDir()) daemon = d;
     return d;
   };
-  async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-    for (const end = Date.now() + ms; ; await sleep(100)) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > end) assert.fail(`${what} within ${ms} ms`);
-    }
-  }
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'suture-fleet-e2e-'));
@@ -95,7 +88,7 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     startDaemon();
     const mine = (e: { pid: number }) => targets.some((t) => t.pid === e.pid);
     const events = async () => ((await api('GET', `/api/v1/agents/${agentId}/events?limit=500`)).json.items as { id: string; type: string; pid: number; commandId: string | null }[]).filter(mine);
-    await until('the agent connects', async () => ((await api('GET', '/api/v1/agents?group=e2e')).json.items[0].lastSeenAt ? true : undefined));
+    await until(async () => Boolean((await api('GET', '/api/v1/agents?group=e2e')).json.items[0].lastSeenAt), 20_000, 'the agent connects');
 
     // Publish a signed patch and enable it for the group: every running target is patched within seconds.
     const doc: PatchDocument = { type: 'patch', specVersion: SPEC_VERSION, id: 'SUT-E2E-1', title: 'check_len off-by-one', description: '', cves: ['CVE-2026-4242'], severity: 'high', module: lib.identity, release: 1, created: new Date().toISOString(), patchlets: flawPatchlets(lib.checkLenRva).detour };
@@ -105,34 +98,34 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     const enabled = await api('PUT', '/api/v1/patches/SUT-E2E-1/groups/e2e');
     assert.equal(enabled.status, 200, JSON.stringify(enabled.json));
     assert.equal(enabled.json.sentNow, 1, 'pushed to the connected agent at once');
-    for (const t of targets) await until(`pid ${t.pid} patched`, async () => ((await t.probe()) === FIXED ? true : undefined), 10_000);
+    for (const t of targets) await until(async () => (await t.probe()) === FIXED, 10_000, `pid ${t.pid} patched`);
     const patchedIn = Date.now() - enabledAt;
     // A target started afterwards is patched too.
     targets.push(await startTarget(lib));
-    await until('the late target is patched', async () => ((await targets[2]!.probe()) === FIXED ? true : undefined), 10_000);
-    await until('the applies reach the server', async () => ((await events()).filter((e) => e.type === 'applied').length === 3 ? true : undefined));
+    await until(async () => (await targets[2]!.probe()) === FIXED, 10_000, 'the late target is patched');
+    await until(async () => (await events()).filter((e) => e.type === 'applied').length === 3, 20_000, 'the applies reach the server');
     assert.ok(patchedIn < 5000, `patched ${patchedIn} ms after enabling`);
     // The agent reports its inventory and where the patch stands: applied in all 3 processes that load the library.
     const detail = async () => (await api('GET', `/api/v1/agents/${agentId}`)).json as { agent: { online: boolean }; modules: { sha256: string; processes: number }[]; patches: { patchId: string; matching: number; applied: number }[] };
-    await until('the agent reports the patch applied in every target', async () => {
+    await until(async () => {
       const d = await detail();
       const p = d.patches.find((x) => x.patchId === 'SUT-E2E-1');
-      return d.agent.online && p?.matching === 3 && p.applied === 3 && d.modules.find((m) => m.sha256 === lib.identity.sha256)?.processes === 3 ? true : undefined;
-    });
+      return d.agent.online && p?.matching === 3 && p.applied === 3 && d.modules.find((m) => m.sha256 === lib.identity.sha256)?.processes === 3;
+    }, 20_000, 'the agent reports the patch applied in every target');
 
     // Unapply fleet-wide and follow the operation to 100%.
     const op = await api('POST', '/api/v1/operations/unapply', { patchId: 'SUT-E2E-1' });
     assert.equal(op.status, 201, JSON.stringify(op.json));
-    const done = await until('every agent acknowledges', async () => {
+    const done = await until(async () => {
       const p = (await api('GET', `/api/v1/operations/${op.json.id}`)).json;
       return p.pending === 0 ? p : undefined;
-    });
+    }, 20_000, 'every agent acknowledges');
     assert.deepEqual({ total: done.total, acknowledged: done.acknowledged, failed: done.failed }, { total: 1, acknowledged: 1, failed: 0 });
     for (const t of targets) assert.equal(await t.probe(), FLAWED, 'back to original');
-    await until('the unapply outcomes reach the server', async () => ((await events()).filter((e) => e.type === 'unapplied').length === 3 ? true : undefined));
+    await until(async () => (await events()).filter((e) => e.type === 'unapplied').length === 3, 20_000, 'the unapply outcomes reach the server');
     const unapplied = (await events()).filter((e) => e.type === 'unapplied');
     assert.ok(unapplied.every((e) => e.commandId === op.json.id), 'each outcome names the operation it answers');
-    await until('the agent no longer reports the patch (disabled)', async () => ((await detail()).patches.some((x) => x.patchId === 'SUT-E2E-1') ? undefined : true));
+    await until(async () => !(await detail()).patches.some((x) => x.patchId === 'SUT-E2E-1'), 20_000, 'the agent no longer reports the patch (disabled)');
 
     // SIGKILL the agent and start it again: it reconnects, nothing is lost or stored twice.
     daemon!.kill('SIGKILL');
@@ -161,7 +154,7 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     assert.equal(enrolled.status, 0, enrolled.stderr);
     const agentId = JSON.parse(enrolled.stdout).agentId as string;
     startDaemon(state);
-    await until('agent B connects to replica B', async () => ((await api('GET', '/api/v1/agents?group=replica-b')).json.items[0].lastSeenAt ? true : undefined));
+    await until(async () => Boolean((await api('GET', '/api/v1/agents?group=replica-b')).json.items[0].lastSeenAt), 20_000, 'agent B connects to replica B');
     for (const t of targets) assert.equal(await t.probe(), FLAWED);
 
     // Enabled through replica A: replica B is notified and pushes the new desired state to its agent.
@@ -172,7 +165,7 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
       const status = spawnSync(process.execPath, ['--import', 'tsx', agentMain, '--state-dir', state, '--json', 'status'], { encoding: 'utf8' }).stdout.slice(0, 3000);
       throw new Error(`${e.message}\nreplica B log:\n${logs}\nagent B status:\n${status}`);
     };
-    for (const t of targets) await until(`pid ${t.pid} patched through replica B`, async () => ((await t.probe()) === FIXED ? true : undefined), 25_000).catch(diagnose);
+    for (const t of targets) await until(async () => (await t.probe()) === FIXED, 25_000, `pid ${t.pid} patched through replica B`).catch(diagnose);
 
     // SIGKILL replica B and start it again where the agent looks for it: the agent reconnects.
     replica.proc.kill('SIGKILL');
@@ -180,16 +173,16 @@ describe('fleet: enroll, report, unapply fleet-wide (server + agent + targets)',
     replica = await startServer({ ...replicaEnv, PORT: port });
     const op = await api('POST', '/api/v1/operations/unapply', { patchId: 'SUT-E2E-1', group: 'replica-b' });
     assert.equal(op.status, 201, JSON.stringify(op.json));
-    const done = await until('agent B acknowledges through replica B', async () => {
+    const done = await until(async () => {
       const p = (await api('GET', `/api/v1/operations/${op.json.id}`)).json;
       return p.pending === 0 ? p : undefined;
-    }, 45_000);
+    }, 45_000, 'agent B acknowledges through replica B');
     assert.deepEqual({ total: done.total, acknowledged: done.acknowledged }, { total: 1, acknowledged: 1 });
     for (const t of targets) assert.equal(await t.probe(), FLAWED);
     const mine = (e: { pid: number }) => targets.some((t) => t.pid === e.pid);
-    await until('agent B\'s outcomes are stored once each', async () => {
+    await until(async () => {
       const ev = ((await api('GET', `/api/v1/agents/${agentId}/events?limit=500`)).json.items as { id: string; type: string; pid: number }[]).filter(mine);
-      return ev.filter((e) => e.type === 'applied').length === 3 && ev.filter((e) => e.type === 'unapplied').length === 3 && new Set(ev.map((e) => e.id)).size === ev.length ? true : undefined;
-    }, 20_000);
+      return ev.filter((e) => e.type === 'applied').length === 3 && ev.filter((e) => e.type === 'unapplied').length === 3 && new Set(ev.map((e) => e.id)).size === ev.length;
+    }, 20_000, 'agent B\'s outcomes are stored once each');
   });
 });

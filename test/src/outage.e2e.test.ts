@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SPEC_VERSION, type PatchDocument } from '@suture/shared/schemas';
-import { apiClient, enrollAgent, login, publishPatch, publishRoot, runAgent, startServer, suture, type ServerProcess } from './harness.ts';
+import { apiClient, enrollAgent, login, publishPatch, publishRoot, runAgent, startServer, suture, until, type ServerProcess } from './harness.ts';
 import { privatePostgresUnavailable, startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 
 const unavailable = privatePostgresUnavailable();
@@ -23,14 +23,6 @@ describe('PostgreSQL outage (two replicas, a real agent)', { skip: unavailable ?
   let a: ServerProcess | undefined;
   let b: ServerProcess | undefined;
   let daemon: ChildProcess | undefined;
-
-  async function until<T>(what: string, fn: () => Promise<T | undefined>, ms: number): Promise<T> {
-    for (const end = Date.now() + ms; ; await sleep(200)) {
-      const v = await fn().catch(() => undefined);
-      if (v !== undefined) return v;
-      if (Date.now() > end) assert.fail(`${what} within ${ms} ms`);
-    }
-  }
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'suture-outage-e2e-'));
@@ -57,7 +49,7 @@ describe('PostgreSQL outage (two replicas, a real agent)', { skip: unavailable ?
     const stateDir = join(dir, 'agent');
     const agentId = await enrollAgent({ url: b.url, token, group: 'outage', stateDir });
     daemon = runAgent(stateDir);
-    await until('the agent connects to B', async () => ((await api('GET', `/api/v1/agents/${agentId}`)).json.agent.online ? true : undefined), 30_000);
+    await until(async () => (await api('GET', `/api/v1/agents/${agentId}`)).json.agent.online === true, 30_000, 'the agent connects to B');
     const doc: PatchDocument = {
       type: 'patch', specVersion: SPEC_VERSION, id: 'SUT-OUTAGE-1', title: 'outage', description: '', cves: [], severity: 'high',
       module: { sha256: 'ab'.repeat(32), size: 16384, name: 'libnothing.so', platform: 'linux', arch: 'x86_64', buildId: '0123456789abcdef' },
@@ -82,19 +74,19 @@ describe('PostgreSQL outage (two replicas, a real agent)', { skip: unavailable ?
     await sleep(2000); // down for a while: the LISTEN connections are gone and retrying
 
     pg!.start();
-    for (const server of [a, b]) await until(`${server.url} ready again`, async () => ((await fetch(`${server.url}/readyz`)).ok ? true : undefined), 30_000);
-    await until('requests succeed again', async () => ((await api('GET', '/api/v1/agents')).status === 200 ? true : undefined), 30_000);
-    await until('B listens again', async () => (b!.logs().includes('LISTEN connection restored') ? true : undefined), 30_000);
+    for (const server of [a, b]) await until(async () => (await fetch(`${server.url}/readyz`)).ok, 30_000, `${server.url} ready again`);
+    await until(async () => (await api('GET', '/api/v1/agents')).status === 200, 30_000, 'requests succeed again');
+    await until(async () => b!.logs().includes('LISTEN connection restored'), 30_000, 'B listens again');
     assert.equal((await api('GET', '/api/v1/patches/SUT-OUTAGE-1/groups')).json.items.length, 0, 'the refused change changed nothing');
 
     // The agent is held by B again (its socket may have survived, or it reconnected with back-off);
     // a change made through A reaches it, and it reports the patch it now has to enforce.
-    await until('the agent is online again', async () => ((await api('GET', `/api/v1/agents/${agentId}`)).json.agent.online ? true : undefined), 60_000);
+    await until(async () => (await api('GET', `/api/v1/agents/${agentId}`)).json.agent.online === true, 60_000, 'the agent is online again');
     const on = await api('PUT', '/api/v1/patches/SUT-OUTAGE-1/groups/outage');
     assert.equal(on.status, 200, JSON.stringify(on.json));
-    await until('the agent reports the patch enabled through A', async () => {
+    await until(async () => {
       const d = (await api('GET', `/api/v1/agents/${agentId}`)).json as { patches: { patchId: string }[] };
-      return d.patches.some((p) => p.patchId === 'SUT-OUTAGE-1') ? true : undefined;
-    }, 30_000);
+      return d.patches.some((p) => p.patchId === 'SUT-OUTAGE-1');
+    }, 30_000, 'the agent reports the patch enabled through A');
   });
 });

@@ -41,10 +41,29 @@ export async function enroll(opts: { stateDir: string; server: string; token: st
 }
 
 /**
+ * How long the agent waits on the server before it gives up on a connection and reconnects
+ * through its back-off. A server host that vanishes without a FIN or RST (a partition, a NAT
+ * entry dropped) sends nothing again: without these the agent would wait on a dead socket for
+ * ever, still enforcing its last accepted state but never hearing of a change.
+ */
+export interface FleetTimeouts {
+  /** POST /api/v1/agents/session, its answer included */
+  sessionMs: number;
+  /** the WebSocket upgrade, from the TCP connect to 101 Switching Protocols */
+  handshakeMs: number;
+  /** from the socket opening (hello sent) to the server's welcome */
+  welcomeMs: number;
+  /** after welcome: heartbeats (the welcome's heartbeatSeconds) without any frame or ping from the server before the socket is taken for dead */
+  missedHeartbeats: number;
+}
+export const FLEET_TIMEOUTS: Readonly<FleetTimeouts> = { sessionMs: 15_000, handshakeMs: 15_000, welcomeMs: 30_000, missedHeartbeats: 3 };
+
+/**
  * The agent's connection to the server: one WebSocket, re-established with exponential back-off
  * and jitter (honouring 503 + Retry-After), hello on every connect, then the outbox of reports
  * the server has not acknowledged; commands are run one at a time and acknowledged after their
- * outcome events. The token is renewed over the socket at half its life.
+ * outcome events. The token is renewed over the socket at half its life. A connection that
+ * stops answering (see FleetTimeouts) is dropped and made again.
  */
 export function createFleetClient(opts: {
   stateDir: string;
@@ -55,10 +74,15 @@ export function createFleetClient(opts: {
   /** enforces the server's desired state (the enabled patches' envelopes, their modules' manifests, the root chain; verified there) */
   desired: (input: DesiredInput) => Promise<void>;
   log: (msg: string) => void;
+  /** defaults: FLEET_TIMEOUTS */
+  timeouts?: Partial<FleetTimeouts>;
 }) {
+  const timeouts: FleetTimeouts = { ...FLEET_TIMEOUTS, ...opts.timeouts };
+  const seconds = (ms: number) => `${ms / 1000} s`;
   const outbox = createOutbox(opts.stateDir);
   let ws: WebSocket | undefined;
   let stopped = false;
+  const halt = new AbortController(); // stop(): ends a session request or a back-off wait at once
   let commands = Promise.resolve();
   let activeCommand: string | undefined;
   const send = (m: AgentMessage) => ws?.readyState === WebSocket.OPEN && ws.send(encodeMessage(m));
@@ -86,14 +110,21 @@ export function createFleetClient(opts: {
   };
 
   async function session(): Promise<{ token: string; expiresAt: string } | { retryAfterMs: number }> {
-    const res = await fetch(new URL('/api/v1/agents/session', opts.credential.server), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ agentId: opts.credential.agentId, credential: opts.credential.credential }),
-    });
-    if (res.status === 503 || res.status === 429) return { retryAfterMs: Number(res.headers.get('retry-after') ?? 5) * 1000 };
-    if (res.status !== 200) throw new Error(`the server refused this agent's credential (${res.status}); enroll it again`);
-    return (await res.json()) as { token: string; expiresAt: string };
+    const timeout = AbortSignal.timeout(timeouts.sessionMs);
+    try {
+      const res = await fetch(new URL('/api/v1/agents/session', opts.credential.server), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ agentId: opts.credential.agentId, credential: opts.credential.credential }),
+        signal: AbortSignal.any([timeout, halt.signal]),
+      });
+      if (res.status === 503 || res.status === 429) return { retryAfterMs: Number(res.headers.get('retry-after') ?? 5) * 1000 };
+      if (res.status !== 200) throw new Error(`the server refused this agent's credential (${res.status}); enroll it again`);
+      return (await res.json()) as { token: string; expiresAt: string };
+    } catch (err) {
+      if (timeout.aborted) throw new Error(`no answer to POST /api/v1/agents/session within ${seconds(timeouts.sessionMs)}`);
+      throw err;
+    }
   }
 
   function onMessage(m: ServerMessage): void {
@@ -142,19 +173,44 @@ export function createFleetClient(opts: {
   async function connectOnce(): Promise<number | undefined> {
     const s = await session();
     if ('retryAfterMs' in s) return s.retryAfterMs;
+    if (stopped) return undefined;
     const url = new URL('/api/v1/agents/socket', opts.credential.server.replace(/^http/, 'ws'));
-    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${s.token}` }, maxPayload: 2 * 1024 * 1024 });
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${s.token}` }, maxPayload: 2 * 1024 * 1024, handshakeTimeout: timeouts.handshakeMs });
     ws = socket;
     return new Promise<undefined>((resolve) => {
       socket.on('error', (err) => opts.log(`connection error: ${err.message}`)); // first, before anything can fail
       const renew = setInterval(() => send({ v: PROTOCOL_VERSION, type: 'renew-token' }), Math.max(30_000, (Date.parse(s.expiresAt) - Date.now()) / 2));
-      socket.on('open', () => send({ v: PROTOCOL_VERSION, type: 'hello', desiredVersion: 0, ...opts.hello }));
+      // A silent server is a gone server: terminate (close() would wait for a closing handshake
+      // that never comes) and let the back-off loop connect again.
+      const giveUp = (why: string) => () => (opts.log(`${why}; reconnecting`), socket.terminate());
+      let welcomeBy: NodeJS.Timeout | undefined;
+      let alive: NodeJS.Timeout | undefined; // after welcome: pushed back by every frame and ping
+      const heard = () => alive?.refresh();
+      socket.on('open', () => {
+        welcomeBy = setTimeout(giveUp(`no welcome from the server within ${seconds(timeouts.welcomeMs)} of connecting`), timeouts.welcomeMs);
+        send({ v: PROTOCOL_VERSION, type: 'hello', desiredVersion: 0, ...opts.hello });
+      });
+      socket.on('ping', heard); // answered by ws itself (autoPong)
+      socket.on('pong', heard);
       socket.on('message', (data: Buffer) => {
+        heard();
         const p = parseMessage('server', data);
+        if (p.ok && p.message.type === 'welcome') {
+          const silentMs = timeouts.missedHeartbeats * p.message.heartbeatSeconds * 1000;
+          clearTimeout(welcomeBy);
+          clearTimeout(alive);
+          alive = setTimeout(giveUp(`no word from the server for ${seconds(silentMs)}`), silentMs);
+        }
         if (p.ok) onMessage(p.message);
         else opts.log(`ignored a bad message from the server: ${p.code}: ${p.detail}`);
       });
-      socket.on('close', () => (clearInterval(renew), (welcomed = false), resolve(undefined)));
+      socket.on('close', () => {
+        clearInterval(renew);
+        clearTimeout(welcomeBy);
+        clearTimeout(alive);
+        welcomed = false;
+        resolve(undefined);
+      });
     });
   }
 
@@ -179,16 +235,18 @@ export function createFleetClient(opts: {
         try {
           wait = await connectOnce();
         } catch (err) {
-          opts.log(`cannot reach ${opts.credential.server}: ${(err as Error).message}`);
+          if (!stopped) opts.log(`cannot reach ${opts.credential.server}: ${(err as Error).message}`);
         }
         if (stopped) break;
         if (Date.now() - started > 60_000) attempt = 0; // it was up for a while: start the back-off over
         const backoff = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
-        await sleep(wait ?? backoff * (0.5 + Math.random() / 2)); // jitter: a restarted server is not hit by every agent at once
+        // jitter: a restarted server is not hit by every agent at once
+        await sleep(wait ?? backoff * (0.5 + Math.random() / 2), undefined, { signal: halt.signal }).catch(() => {});
       }
     },
     stop(): void {
       stopped = true;
+      halt.abort();
       ws?.close(1000, 'agent stopping');
     },
   };

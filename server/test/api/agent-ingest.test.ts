@@ -2,9 +2,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bearer, buildTestApp, createUserAndLogin, dbKinds, expectError, makeTrust, type TestApp } from '../helper.ts';
+import { bearer, dbKinds, expectError, startTestServer, type TestServer } from '../helper.ts';
 import { connectAgent, helloMessage } from '../agent-client.ts';
 
 const AGENTS = 100;
@@ -16,18 +15,15 @@ async function until(what: string, check: () => Promise<boolean>, ms = 20_000) {
 
 for (const kind of dbKinds()) {
   describe(`agent ingest (${kind})`, () => {
-    let t: TestApp;
+    let t: TestServer;
     let admin: string;
     let url: string;
     const agents: { id: string; token: string }[] = [];
     let sockets: Awaited<ReturnType<typeof connectAgent>>[] = [];
 
     before(async () => {
-      t = await buildTestApp(kind, { LOGIN_RATE_LIMIT_PER_MINUTE: '10000' }); // enrollment shares the login limit
-      admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
-      await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: makeTrust(t.app.onlineKey).rootEnvelope });
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      url = `ws://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/api/v1/agents/socket`;
+      t = await startTestServer(kind, { LOGIN_RATE_LIMIT_PER_MINUTE: '10000' }); // enrollment shares the login limit
+      ({ admin, wsUrl: url } = t);
     });
     after(async () => {
       for (const s of sockets) s.ws.terminate();

@@ -3,18 +3,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROTOCOL_VERSION, parseMessage, type ServerMessage } from '@suture/shared/protocol';
-import { bearer, buildTestApp, createUserAndLogin, dbKinds, expectError, makeTrust, patchDoc, type TestApp } from '../helper.ts';
+import { bearer, createUserAndLogin, dbKinds, expectError, patchDoc, startTestServer, type TestServer, type Trust } from '../helper.ts';
 import { envelopeBytes, signDocument } from '@suture/shared/trust';
 
 for (const kind of dbKinds()) {
   describe(`agent socket (${kind})`, () => {
-    let t: TestApp;
+    let t: TestServer;
     let admin: string;
     let url: string;
-    let trust: ReturnType<typeof makeTrust>;
+    let trust: Trust;
 
     /** Enrolls an agent and returns a fresh agent token for it. */
     async function newAgent(hostname: string, group = 'web') {
@@ -51,12 +50,8 @@ for (const kind of dbKinds()) {
     const hello = { type: 'hello', agentVersion: '0.2.0', os: 'linux', arch: 'x86_64', hostname: 'renamed-host', desiredVersion: 0 };
 
     before(async () => {
-      t = await buildTestApp(kind, { AGENT_SWEEP_SECONDS: '1' }); // the sweep test below waits for it
-      admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
-      trust = makeTrust(t.app.onlineKey);
-      await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: trust.rootEnvelope });
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      url = `ws://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/api/v1/agents/socket`;
+      t = await startTestServer(kind, { AGENT_SWEEP_SECONDS: '1' }); // the sweep test below waits for it
+      ({ admin, trust, wsUrl: url } = t);
     });
     after(async () => t?.close());
 

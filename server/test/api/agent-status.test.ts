@@ -2,27 +2,22 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bearer, buildTestApp, readSse, createUserAndLogin, dbKinds, expectError, makeTrust, type TestApp } from '../helper.ts';
+import { bearer, readSse, createUserAndLogin, dbKinds, expectError, startTestServer, type TestServer } from '../helper.ts';
 import { connectAgent, enrollAgent, helloMessage } from '../agent-client.ts';
 
 for (const kind of dbKinds()) {
   describe(`agent status and live operations (${kind})`, () => {
-    let t: TestApp;
+    let t: TestServer;
     let admin: string;
     let auditor: string;
     let base: string;
     let wsUrl: string;
 
     before(async () => {
-      t = await buildTestApp(kind);
-      admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
+      t = await startTestServer(kind);
+      ({ admin, base, wsUrl } = t);
       auditor = (await createUserAndLogin(t.app, { username: 'audrey', role: 'auditor' })).token;
-      await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: makeTrust(t.app.onlineKey).rootEnvelope }); // agents enroll only once there is a root
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-      wsUrl = `${base.replace('http', 'ws')}/api/v1/agents/socket`;
     });
     after(async () => t?.close());
 
@@ -103,17 +98,14 @@ for (const kind of dbKinds()) {
     });
 
     test('shutting down ends an open operation stream and does not wait for its connection (on a server of its own)', async () => {
-      const own = await buildTestApp(kind);
+      const own = await startTestServer(kind);
       let closing: Promise<void> | undefined;
       try {
-        const boss = (await createUserAndLogin(own.app, { username: 'boss', role: 'admin' })).token;
-        await own.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(boss), payload: makeTrust(own.app.onlineKey).rootEnvelope });
+        const boss = own.admin;
         const a = await enrollAgent(own.app, { admin: boss, hostname: 'status-04', group: 'shutdown' }); // never connects: the operation stays pending
         const op = await own.app.inject({ method: 'POST', url: '/api/v1/operations/unapply', headers: bearer(boss), payload: { patchId: 'SUT-SHUT', agentId: a.id } });
         assert.equal(op.statusCode, 201, op.body);
-        await own.app.listen({ port: 0, host: '127.0.0.1' });
-        const ownBase = `http://127.0.0.1:${(own.app.server.address() as AddressInfo).port}`;
-        const res = await fetch(`${ownBase}/api/v1/operations/${op.json().id}/follow`, { headers: bearer(boss) });
+        const res = await fetch(`${own.base}/api/v1/operations/${op.json().id}/follow`, { headers: bearer(boss) });
         const reader = res.body!.getReader();
         let text = '';
         while (!text.includes('event: progress')) text += Buffer.from((await reader.read()).value ?? []).toString('utf8');

@@ -9,34 +9,29 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { signDocument } from '@suture/shared/trust';
 import type { ServerMessage } from '@suture/shared/protocol';
-import { bearer, buildTestApp, createUserAndLogin, dbKinds, makeTrust, patchDoc, type TestApp } from '../helper.ts';
+import { bearer, dbKinds, patchDoc, startTestServer, type TestServer } from '../helper.ts';
 import { connectAgent, enrollAgent, helloMessage } from '../agent-client.ts';
 
 const ITERATIONS = 60;
 
 for (const kind of dbKinds()) {
   describe(`desired state order on one socket (${kind})`, () => {
-    let t: TestApp;
+    let t: TestServer;
     let admin: string;
     let wsUrl: string;
     let patchId: string;
 
     before(async () => {
       // The sweep once an hour: it must not repair what the race got wrong before we look.
-      t = await buildTestApp(kind, { AGENT_SWEEP_SECONDS: '3600' });
-      admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
-      const trust = makeTrust(t.app.onlineKey);
-      await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: trust.rootEnvelope });
+      t = await startTestServer(kind, { AGENT_SWEEP_SECONDS: '3600' });
+      ({ admin, wsUrl } = t);
       const doc = patchDoc({ moduleSha256: 'cd'.repeat(32) });
-      const res = await t.app.inject({ method: 'POST', url: '/api/v1/patches', headers: bearer(admin), payload: signDocument('patch', doc, [trust.publisher]) });
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/patches', headers: bearer(admin), payload: signDocument('patch', doc, [t.trust.publisher]) });
       assert.equal(res.statusCode, 201, res.body);
       patchId = doc.id;
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      wsUrl = `ws://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/api/v1/agents/socket`;
     });
     after(async () => t?.close());
 

@@ -2,9 +2,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bearer, buildTestApp, createUserAndLogin, dbKinds, expectError, makeTrust, patchDoc, signDocument, type TestApp } from '../helper.ts';
+import { bearer, createUserAndLogin, dbKinds, expectError, patchDoc, signDocument, startTestServer, type TestServer, type Trust } from '../helper.ts';
 import { connectAgent, enrollAgent, helloMessage } from '../agent-client.ts';
 
 const MODULE = 'cd'.repeat(32);
@@ -12,10 +11,10 @@ const FAST = { stageMinutes: 0.05, minAppliedShare: 1, maxFailures: 0, maxCrashe
 
 for (const kind of dbKinds()) {
   describe(`rollouts (${kind})`, () => {
-    let t: TestApp;
+    let t: TestServer;
     let admin: string;
     let auditor: string;
-    let trust: ReturnType<typeof makeTrust>;
+    let trust: Trust;
     let wsUrl: string;
     const agents: Record<string, Awaited<ReturnType<typeof connectAgent>> & { id: string }> = {};
 
@@ -46,13 +45,9 @@ for (const kind of dbKinds()) {
     const status = (name: string, patchId: string, applied: number) => agents[name]!.send({ type: 'patch-status', patches: [{ patchId, matching: 1, applied, refused: 0, failed: 0 }] });
 
     before(async () => {
-      t = await buildTestApp(kind);
-      admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
+      t = await startTestServer(kind);
+      ({ admin, trust, wsUrl } = t);
       auditor = (await createUserAndLogin(t.app, { username: 'audrey', role: 'auditor' })).token;
-      trust = makeTrust(t.app.onlineKey);
-      await call(admin, 'PUT', '/api/v1/root', trust.rootEnvelope);
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      wsUrl = `ws://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/api/v1/agents/socket`;
       for (const [name, group] of [['c1', 'canary'], ['p1', 'prod'], ['p2', 'prod']] as const) {
         const a = await enrollAgent(t.app, { admin, hostname: name, group });
         const c = await connectAgent(wsUrl, a.token);

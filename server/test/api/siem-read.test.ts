@@ -2,10 +2,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { createSiemEventService, type EventFilter } from '../../src/services/siem-events.service.ts';
 import { SETTLE_SECONDS } from '../../src/services/event-view.ts';
-import { bearer, buildTestApp, readSse, createUserAndLogin, dbKinds, expectError, makeTrust, patchDoc, signDocument, type TestApp } from '../helper.ts';
+import { bearer, readSse, createUserAndLogin, dbKinds, expectError, patchDoc, signDocument, startTestServer, type TestServer } from '../helper.ts';
 
 const MOD_A = 'a1'.repeat(32);
 const MOD_B = 'b2'.repeat(32);
@@ -22,7 +21,7 @@ const settle = () => new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000 + 20
 
 for (const kind of dbKinds()) {
   describe(`SIEM read API (${kind})`, () => {
-    let t: TestApp;
+    let t: TestServer;
     let admin: string;
     let reader: string;
     let base: string;
@@ -52,10 +51,9 @@ for (const kind of dbKinds()) {
       t.app.db.prisma.agent.create({ data: { hostname: o.hostname, os: 'linux', arch: 'x86_64', version: '0.1.0', groupName: o.group, credentialHash: randomBytes(16).toString('hex'), ...(o.revoked ? { revokedAt: new Date() } : {}), ...(o.lastSeenAt ? { lastSeenAt: o.lastSeenAt } : {}) } });
 
     before(async () => {
-      t = await buildTestApp(kind, { READ_RATE_LIMIT_PER_MINUTE: String(RATE) });
-      admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
-      const trust = makeTrust(t.app.onlineKey);
-      assert.ok((await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: trust.rootEnvelope })).statusCode < 300);
+      t = await startTestServer(kind, { READ_RATE_LIMIT_PER_MINUTE: String(RATE) });
+      ({ admin, base } = t);
+      const { trust } = t;
       // A read-scoped API token: what a SIEM uses.
       const tok = await t.app.inject({ method: 'POST', url: '/api/v1/tokens', headers: bearer(admin), payload: { name: 'siem', scopes: ['read'] } });
       assert.equal(tok.statusCode, 201, tok.body);
@@ -117,8 +115,6 @@ for (const kind of dbKinds()) {
       const pById = Object.fromEntries((await t.app.db.prisma.patch.findMany()).map((p) => [p.id, p]));
       all = rows.map((r) => ({ seq: r.seq.toString(), id: r.eventId, type: r.type, agentId: r.agentId, hostname: r.agent.hostname, group: r.agent.groupName, patchId: r.patchId, cves: pById[r.patchId]!.cves, severity: pById[r.patchId]!.severity, pid: Number(r.pid), at: r.at.toISOString() }));
 
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
       await settle(); // events are listed once stored for a second
     });
     after(async () => t?.close());

@@ -2,8 +2,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { bearer, buildTestApp, createUserAndLogin, dbKinds, expectError, makeTrust, type TestApp } from '../helper.ts';
+import { bearer, createUserAndLogin, dbKinds, expectError, startTestServer, type TestServer } from '../helper.ts';
 import { connectAgent, enrollAgent, helloMessage } from '../agent-client.ts';
 import { startWebhookReceiver } from '../../src/siem/webhook-receiver.test-helper.ts';
 import { parseCef, parseSyslog, startStreamReceiver } from '../../src/siem/siem.test-helper.ts';
@@ -12,17 +11,14 @@ const SECRET = 'whsec-0123456789abcdef0123456789abcdef';
 
 for (const kind of dbKinds()) {
   describe(`SIEM sinks (${kind})`, () => {
-    let t: TestApp;
+    let t: TestServer;
     let admin: string;
     let auditor: string;
     let wsUrl: string;
     before(async () => {
-      t = await buildTestApp(kind);
-      admin = (await createUserAndLogin(t.app, { username: 'alice', role: 'admin' })).token;
+      t = await startTestServer(kind);
+      ({ admin, wsUrl } = t);
       auditor = (await createUserAndLogin(t.app, { username: 'audrey', role: 'auditor' })).token;
-      await t.app.inject({ method: 'PUT', url: '/api/v1/root', headers: bearer(admin), payload: makeTrust(t.app.onlineKey).rootEnvelope });
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      wsUrl = `ws://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/api/v1/agents/socket`;
     });
     after(async () => t?.close());
 

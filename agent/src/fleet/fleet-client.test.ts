@@ -1,0 +1,170 @@
+/**
+ * The agent's connection against servers that stop answering: a real HTTP server (the session
+ * endpoint) with a real `ws` server on 127.0.0.1 standing in for a server host that accepts
+ * the TCP connection but never upgrades it, upgrades but never welcomes, or welcomes and then
+ * goes silent as a host behind a partition does (no FIN, no RST). The agent must give up on such
+ * a socket and connect again through its back-off loop; a server that keeps pinging keeps it.
+ */
+import { afterEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { encodeMessage, parseMessage, PROTOCOL_VERSION } from '@suture/shared/protocol';
+import { createFleetClient, type FleetTimeouts } from './fleet-client.ts';
+
+const AGENT_ID = '7f3c2a9e-1b4d-4e8f-9a6b-2c5d8e1f0a3b';
+const TOKEN = 'agent-jwt-for-the-test';
+
+interface FakeServer {
+  url: string;
+  sessions: number;
+  /** upgrade requests taken (answered or not) */
+  upgrades: number;
+  /** sockets upgraded */
+  sockets: WebSocket[];
+  close(): Promise<void>;
+}
+
+/**
+ * `session: 'hang'` takes the session request and never answers; `upgrade: 'hang'` takes the
+ * upgrade request and never answers it; otherwise sockets are upgraded and given to `onSocket`.
+ */
+async function fakeServer(behaviour: { session?: 'hang'; upgrade?: 'hang'; onSocket?: (socket: WebSocket) => void }): Promise<FakeServer> {
+  const held: Duplex[] = [];
+  const http: Server = createServer((req, res) => {
+    if (req.method !== 'POST' || req.url !== '/api/v1/agents/session') return void res.writeHead(404).end();
+    fake.sessions++;
+    if (behaviour.session === 'hang') return;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: TOKEN, expiresAt: new Date(Date.now() + 3_600_000).toISOString() }));
+  });
+  const wss = new WebSocketServer({ noServer: true });
+  http.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+    fake.upgrades++;
+    held.push(socket);
+    assert.equal(req.url, '/api/v1/agents/socket');
+    assert.equal(req.headers.authorization, `Bearer ${TOKEN}`);
+    if (behaviour.upgrade === 'hang') return;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      fake.sockets.push(ws);
+      behaviour.onSocket?.(ws);
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const fake: FakeServer = {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    sessions: 0,
+    upgrades: 0,
+    sockets: [],
+    async close() {
+      for (const ws of fake.sockets) ws.terminate();
+      for (const s of held) s.destroy();
+      http.closeAllConnections();
+      await new Promise((resolve) => wss.close(resolve));
+      await new Promise((resolve) => http.close(resolve));
+    },
+  };
+  return fake;
+}
+
+/** Answers hello with welcome, as the real server does; then whatever the test does. */
+const welcomes = (heartbeatSeconds: number) => (ws: WebSocket) =>
+  ws.on('message', (data: Buffer) => {
+    const p = parseMessage('agent', data);
+    if (p.ok && p.message.type === 'hello') ws.send(encodeMessage({ v: PROTOCOL_VERSION, type: 'welcome', agentId: AGENT_ID, group: 'default', heartbeatSeconds }));
+  });
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function startAgent(server: string, timeouts?: Partial<FleetTimeouts>) {
+  const stateDir = mkdtempSync(join(tmpdir(), 'suture-fleet-'));
+  const logs: string[] = [];
+  const client = createFleetClient({
+    stateDir,
+    credential: { server, agentId: AGENT_ID, credential: 'sut_agt_test' },
+    hello: { agentVersion: '0.1.0', os: 'linux', arch: 'x86_64', hostname: 'test-host' },
+    unapply: async () => [],
+    desired: async () => {},
+    log: (msg) => logs.push(msg),
+    timeouts,
+  });
+  const running = client.start();
+  cleanups.push(async () => {
+    client.stop();
+    await running; // returns once stopped: no back-off sleep or socket left behind
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+  return { logs };
+}
+
+/** Waits for a condition; the bound is generous and only turns a hang into a clear failure. */
+async function until(what: string, cond: () => boolean, withinMs = 10_000): Promise<void> {
+  const end = Date.now() + withinMs;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`${what}: did not happen within ${withinMs} ms`);
+    await sleep(20);
+  }
+}
+
+test('a server that takes the TCP connection and never answers the upgrade: the agent gives up on the handshake and connects again', async () => {
+  const server = await fakeServer({ upgrade: 'hang' });
+  cleanups.push(() => server.close());
+  const { logs } = startAgent(server.url, { handshakeMs: 300 });
+  await until('a second upgrade request', () => server.upgrades >= 2);
+  assert.equal(server.sockets.length, 0);
+  assert.ok(server.sessions >= 2, 'each attempt starts with a new session');
+  assert.ok(logs.some((l) => /handshake has timed out/.test(l)), logs.join('\n'));
+});
+
+test('a server that upgrades but never welcomes: the agent closes the socket after the welcome deadline and connects again', async () => {
+  const server = await fakeServer({});
+  cleanups.push(() => server.close());
+  const { logs } = startAgent(server.url, { welcomeMs: 400 });
+  await until('a second socket', () => server.sockets.length >= 2);
+  assert.notEqual(server.sockets[0]!.readyState, server.sockets[0]!.OPEN, 'the first socket is given up, not kept beside the new one');
+  assert.ok(logs.includes('no welcome from the server within 0.4 s of connecting; reconnecting'), logs.join('\n'));
+});
+
+test('a server that welcomes (heartbeat 1 s) and then goes silent: the agent terminates the socket after 3 missed heartbeats and connects again', async () => {
+  const server = await fakeServer({ onSocket: welcomes(1) }); // and never a ping or a frame after the welcome
+  cleanups.push(() => server.close());
+  const { logs } = startAgent(server.url);
+  await until('a second socket', () => server.sockets.length >= 2);
+  assert.notEqual(server.sockets[0]!.readyState, server.sockets[0]!.OPEN);
+  assert.ok(logs.includes('no word from the server for 3 s; reconnecting'), logs.join('\n'));
+  assert.equal(logs.filter((l) => l.startsWith('connected to')).length, 2, logs.join('\n'));
+});
+
+test('a server that keeps pinging (heartbeat 1 s) keeps the agent connected over several heartbeats', async () => {
+  const server = await fakeServer({
+    onSocket: (ws) => {
+      welcomes(1)(ws);
+      const beat = setInterval(() => ws.ping(), 1000);
+      ws.on('close', () => clearInterval(beat));
+    },
+  });
+  cleanups.push(() => server.close());
+  const { logs } = startAgent(server.url);
+  await until('the welcome', () => logs.some((l) => l.startsWith('connected to')));
+  await sleep(5000); // 5 heartbeats; 3 silent ones would end the socket
+  assert.equal(server.sockets.length, 1, logs.join('\n'));
+  assert.equal(server.sockets[0]!.readyState, server.sockets[0]!.OPEN);
+  assert.ok(!logs.some((l) => /reconnecting/.test(l)), logs.join('\n'));
+});
+
+test('a server that takes the session request and never answers: the agent gives up on it and tries again', async () => {
+  const server = await fakeServer({ session: 'hang' });
+  cleanups.push(() => server.close());
+  const { logs } = startAgent(server.url, { sessionMs: 300 });
+  await until('a second session request', () => server.sessions >= 2);
+  assert.equal(server.upgrades, 0);
+  assert.ok(logs.some((l) => l.endsWith('no answer to POST /api/v1/agents/session within 0.3 s')), logs.join('\n'));
+});

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "OperationTarget" DROP COLUMN "sentAt";
