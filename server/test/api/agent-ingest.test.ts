@@ -93,7 +93,7 @@ for (const kind of dbKinds()) {
       await until('every acknowledgement stored', async () => (await t.app.services.operations.progress(opId)).pending === 0);
       const got = await t.app.inject({ method: 'GET', url: `/api/v1/operations/${opId}`, headers: bearer(admin) });
       assert.equal(got.statusCode, 200);
-      assert.deepEqual({ ...got.json(), targets: undefined, createdAt: undefined, id: undefined }, { kind: 'unapply', patchId: 'SUT-1', scope: 'fleet', total: AGENTS, acknowledged: AGENTS, pending: 0, failed: 0, targets: undefined, createdAt: undefined, id: undefined });
+      assert.deepEqual({ ...(got.json() as object), targets: undefined, createdAt: undefined, id: undefined }, { kind: 'unapply', patchId: 'SUT-1', scope: 'fleet', total: AGENTS, acknowledged: AGENTS, pending: 0, failed: 0, targets: undefined, createdAt: undefined, id: undefined });
       for (const target of got.json().targets) {
         assert.equal(target.status, 'acknowledged'); // the first answer, not the second
         assert.equal(target.detail, null);

@@ -100,7 +100,7 @@ for (const kind of dbKinds()) {
       const seen: string[] = [];
       let after: string | null = null;
       do {
-        const res = await t.app.inject({ url: `/api/v1/agents?group=paging&limit=2${after ? `&after=${after}` : ''}`, headers: bearer(operator) });
+        const res: { json(): { items: { hostname: string }[]; nextCursor: string | null } } = await t.app.inject({ url: `/api/v1/agents?group=paging&limit=2${after ? `&after=${after}` : ''}`, headers: bearer(operator) });
         const body = res.json();
         seen.push(...body.items.map((a: { hostname: string }) => a.hostname));
         after = body.nextCursor;

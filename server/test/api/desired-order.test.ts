@@ -59,7 +59,7 @@ for (const kind of dbKinds()) {
           c.send(helloMessage);
           await c.next('welcome');
           await sleep(i % 2); // a different overlap each round
-          const res = await t.app.inject({ method: enabled ? 'PUT' : 'DELETE', url: `/api/v1/patches/${patchId}/groups/order`, headers: bearer(admin) });
+          const res: { statusCode: number; body: string; json(): { version: number } } = await t.app.inject({ method: enabled ? 'PUT' : 'DELETE', url: `/api/v1/patches/${patchId}/groups/order`, headers: bearer(admin) });
           assert.equal(res.statusCode, 200, res.body);
           const version = res.json().version as number; // its push has gone out when the response is sent
           // Messages are handled in order: the token answers only after the hello's reconcile is done.

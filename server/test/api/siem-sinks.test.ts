@@ -45,7 +45,7 @@ for (const kind of dbKinds()) {
         const got = await hook.waitForEvents(3, 15_000);
         assert.deepEqual(got.map((e) => [e.type, e.hostname, e.group, e.pid]), [['applied', 'renamed-host', 'dmz', 1], ['refused', 'renamed-host', 'dmz', 2], ['crash', 'renamed-host', 'dmz', 3]]);
         assert.ok(hook.requests.every((r) => r.signatureOk), 'every delivery is signed with the secret');
-        const lines = (await syslog.waitFor(3, 15_000)).map((m) => parseCef(parseSyslog(m).msg));
+        const lines = (await syslog.waitFor(3, 15_000)).map((m) => parseCef(parseSyslog(m).msg ?? ''));
         assert.deepEqual(lines.map((l) => [l.signatureId, l.name]), [['100', 'Micropatch applied'], ['210', 'Micropatch refused'], ['300', 'Patched process crashed']]);
         const list = await t.app.inject({ method: 'GET', url: '/api/v1/siem/sinks', headers: bearer(admin) });
         assert.doesNotMatch(list.body, new RegExp(`${SECRET}|k=v`));
