@@ -124,10 +124,10 @@ async function main() {
 
     async function startServer(): Promise<ChildProcess> {
       const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-      const p = spawn(process.execPath, ['--max-semi-space-size=32', ...profile, '--import', 'tsx', join(repo, 'server/src/server.ts')], { cwd: repo, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = spawn(process.execPath, ['--max-semi-space-size=32', ...profile, '--import', 'tsx', join(repo, 'server/src/server.ts')], { cwd: repo, env, stdio: ['ignore', process.env.BENCH_SERVER_LOG ? 'pipe' : 'ignore', 'pipe'] });
       let err = '';
       p.stderr!.on('data', (d) => (err = (err + d).slice(-4000)));
-      if (process.env.BENCH_SERVER_LOG) p.stderr!.pipe(createWriteStream(process.env.BENCH_SERVER_LOG, { flags: 'a' }));
+      if (process.env.BENCH_SERVER_LOG) p.stdout!.pipe(createWriteStream(process.env.BENCH_SERVER_LOG, { flags: 'a' })); // the server logs to stdout
       for (const end = Date.now() + 60_000; ; await sleep(100)) {
         if (p.exitCode !== null) throw new Error(`server exited: ${err}`);
         if (await fetch(`${serverUrl}/readyz`).then((r) => r.ok, () => false)) return p;
@@ -167,10 +167,10 @@ async function main() {
         const line = d.toString().trim().split('\n').pop()!;
         if (!/ s: welcomed/.test(line) || process.env.BENCH_VERBOSE) log(`sim ${k}: ${line.replace(/^\[sim\] /, '')}`);
       });
-      c.on('message', (m: { kind: string; i: number; at: number; stats?: { errors: number }; received?: [string, number, number][] }) => {
+      c.on('message', (m: { kind: string; i: number; at: number; stats?: { errors: number }; received?: [string, number][] }) => {
         if (m.kind === 'welcome') welcomedAt.set(m.i, m.at);
         if (m.kind === 'stats') simStats[k] = m.stats!;
-        for (const [id, , at] of m.received ?? []) {
+        for (const [id, at] of m.received ?? []) {
           let list = commandReceived.get(id);
           if (!list) commandReceived.set(id, (list = []));
           list.push(at);

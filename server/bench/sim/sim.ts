@@ -71,8 +71,8 @@ function inventoryFor(i: number) {
 
 const stats = { enrolled: 0, connected: 0, welcomed: 0, commands: 0, acked: 0, eventsAcked: 0, reconnects: 0, errors: 0, refused503: 0 };
 const errorsSeen = new Map<string, number>();
-/** When commands arrived since the last stats tick: [command id, agent index, ms since epoch]. */
-let received: [string, number, number][] = [];
+/** When commands arrived since the last stats tick: [command id, ms since epoch]. */
+let received: [string, number][] = [];
 const noteError = (what: string) => {
   stats.errors++;
   errorsSeen.set(what, (errorsSeen.get(what) ?? 0) + 1);
@@ -158,7 +158,7 @@ function simAgent(i: number, cred: Credential) {
           send({ v: PROTOCOL_VERSION, type: 'inventory', full: true, modules: inventory });
           return;
         case 'command': {
-          if (ipc) received.push([m.id, i, Date.now()]);
+          if (ipc) received.push([m.id, Date.now()]);
           stats.commands++;
           // As the real agent: the outcome first (it answers the command), then the acknowledgement.
           send({ v: PROTOCOL_VERSION, type: 'events', events: [{ id: randomUUID(), at: new Date().toISOString(), type: 'unapplied', patchId: m.patchId, pid: 0, commandId: m.id }] });
