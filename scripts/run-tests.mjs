@@ -24,9 +24,23 @@ if (files.length === 0) {
   console.error(`no test files under ${dirs.join(', ')}`);
   process.exit(1);
 }
+const cwd = process.cwd();
+const here = statSync('.');
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files],
   { stdio: 'inherit' },
 );
+// Every file failing at once with "Cannot find package 'tsx' imported from /" means the directory
+// the tests run in was deleted or replaced under them (another checkout of the same path), not
+// that the tests failed: say so, so nobody goes looking for a bug in them.
+let now;
+try {
+  now = statSync(cwd);
+} catch {
+  now = undefined;
+}
+if (statSync('.').nlink === 0 || now?.ino !== here.ino || now?.dev !== here.dev) {
+  console.error(`run-tests: ${cwd} was deleted or replaced while the tests ran; the results above are not the tests' — run them again on a checkout nothing else writes to`);
+}
 process.exit(r.status ?? 1);
