@@ -4,6 +4,7 @@
  * Each has the same real off-by-one (see target.c) and the same two micropatches.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +51,10 @@ export async function buildElfTargets(dir: string, variants: ElfVariant[] = ELF_
   const src = join(here, 'target.c');
   const flaw = join(here, 'flaw-x64-sysv.S');
   const lib = join(dir, 'libflaw.so');
-  await run('gcc', ['-O2', '-shared', '-fPIC', '-o', lib, flaw]);
+  // A build id of its own makes every module unique to this build: an agent elsewhere on the
+  // machine (another test run, say) matches its own copies by hash and never patches ours.
+  const buildId = `-Wl,--build-id=0x${randomBytes(20).toString('hex')}`;
+  await run('gcc', ['-O2', '-shared', '-fPIC', buildId, '-o', lib, flaw]);
   const builds: Record<ElfVariant, { args: string[]; module?: string; env?: Record<string, string> }> = {
     pie: { args: ['-fPIE', '-pie', src, flaw] },
     nonpie: { args: ['-fno-pie', '-no-pie', src, flaw] },
@@ -62,7 +66,7 @@ export async function buildElfTargets(dir: string, variants: ElfVariant[] = ELF_
   for (const variant of variants) {
     const b = builds[variant];
     const exe = join(dir, `target-${variant}`);
-    await run('gcc', ['-O2', '-pthread', '-o', exe, ...b.args]);
+    await run('gcc', ['-O2', '-pthread', buildId, '-o', exe, ...b.args]);
     const module = b.module ?? exe;
     const { parsed: _p, bytes: _b, ...identity } = await readModuleIdentity(module);
     out[variant] = { variant, exe, module, identity, env: b.env ?? {}, checkLenRva: await symbolRva(module, 'check_len') };
