@@ -18,6 +18,21 @@ const EnvSchema = Type.Object({
   AGENT_JWT_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 600 }),
   /** Agent sockets one replica holds; beyond it agents are told 503 + Retry-After (load shedding). */
   MAX_AGENT_SOCKETS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20_000 }),
+  /**
+   * Agent connections one replica sets up at once (from the upgrade until the agent is welcomed
+   * and reconciled); beyond it agents are told 503 + a jittered Retry-After, so a reconnect storm
+   * becomes orderly retries instead of upgrades that wait until they time out.
+   */
+  MAX_AGENT_CONNECTS: Type.Integer({ minimum: 1, maximum: 100_000, default: 500 }),
+  /** An agent that has not said hello this long after its upgrade is disconnected (it holds a connect slot). */
+  AGENT_HELLO_SECONDS: Type.Integer({ minimum: 1, maximum: 600, default: 10 }),
+  /**
+   * An agent upgrade that reaches the server this long after its TCP connection was accepted
+   * (queued behind others while the server was busy) is shed with 503 + Retry-After instead of
+   * being set up: the agent would otherwise give up on it (its handshake timeout is 15 s) and
+   * come back as more load.
+   */
+  AGENT_UPGRADE_QUEUE_SECONDS: Type.Integer({ minimum: 1, maximum: 60, default: 5 }),
   /** How often each replica re-sends what a lost notification missed (changes reach agents at once through LISTEN/NOTIFY). */
   AGENT_SWEEP_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 30 }),
   ONLINE_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
@@ -46,6 +61,9 @@ export interface Config {
   jwtTtlSeconds: number;
   agentJwtTtlSeconds: number;
   maxAgentSockets: number;
+  maxAgentConnects: number;
+  agentHelloSeconds: number;
+  agentUpgradeQueueSeconds: number;
   agentSweepSeconds: number;
   onlineKeyFile: string;
   manifestTtlSeconds: number;
@@ -60,7 +78,7 @@ export interface Config {
 export class ConfigError extends Error {}
 
 const compiled = Compile(EnvSchema);
-const numeric = new Set(['PORT', 'JWT_TTL_SECONDS', 'AGENT_JWT_TTL_SECONDS', 'MAX_AGENT_SOCKETS', 'AGENT_SWEEP_SECONDS', 'MANIFEST_TTL_SECONDS', 'LOGIN_RATE_LIMIT_PER_MINUTE', 'READ_RATE_LIMIT_PER_MINUTE', 'COVERAGE_SAMPLE_SECONDS']);
+const numeric = new Set(['PORT', 'JWT_TTL_SECONDS', 'AGENT_JWT_TTL_SECONDS', 'MAX_AGENT_SOCKETS', 'MAX_AGENT_CONNECTS', 'AGENT_HELLO_SECONDS', 'AGENT_UPGRADE_QUEUE_SECONDS', 'AGENT_SWEEP_SECONDS', 'MANIFEST_TTL_SECONDS', 'LOGIN_RATE_LIMIT_PER_MINUTE', 'READ_RATE_LIMIT_PER_MINUTE', 'COVERAGE_SAMPLE_SECONDS']);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw: Record<string, unknown> = {};
@@ -87,6 +105,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtTtlSeconds: e.JWT_TTL_SECONDS,
     agentJwtTtlSeconds: e.AGENT_JWT_TTL_SECONDS,
     maxAgentSockets: e.MAX_AGENT_SOCKETS,
+    maxAgentConnects: e.MAX_AGENT_CONNECTS,
+    agentHelloSeconds: e.AGENT_HELLO_SECONDS,
+    agentUpgradeQueueSeconds: e.AGENT_UPGRADE_QUEUE_SECONDS,
     agentSweepSeconds: e.AGENT_SWEEP_SECONDS,
     onlineKeyFile: resolve(e.ONLINE_KEY_FILE ?? `${dataDir}/online-key.json`),
     manifestTtlSeconds: e.MANIFEST_TTL_SECONDS,

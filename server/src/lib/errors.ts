@@ -34,5 +34,5 @@ export const notFound = (message: string) => new AppError({ status: 404, code: '
 export const conflict = (message: string, code = 'conflict') => new AppError({ status: 409, code, message });
 export const refused = (opts: { code: string; reason: string; message: string }) =>
   new AppError({ status: 422, ...opts });
-export const unavailable = (message: string, code = 'unavailable') =>
-  new AppError({ status: 503, code, message, headers: { 'retry-after': '5' } });
+export const unavailable = (message: string, code = 'unavailable', retryAfterSeconds = 5) =>
+  new AppError({ status: 503, code, message, headers: { 'retry-after': String(retryAfterSeconds) } });

@@ -1,7 +1,9 @@
 /** The agent WebSocket over a real socket, on each database. */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import WebSocket from 'ws';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PROTOCOL_VERSION, parseMessage, type ServerMessage } from '@suture/shared/protocol';
@@ -167,6 +169,30 @@ for (const kind of dbKinds()) {
       c.ws.close();
     });
 
+    /** An upgrade the server refuses: its status, Retry-After and error code. */
+    const refusal = (token: string) =>
+      new Promise<{ status: number; retryAfter: number; code: string }>((res) => {
+        const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+        ws.on('error', () => {});
+        ws.once('open', () => (ws.close(), res({ status: 101, retryAfter: NaN, code: '' })));
+        ws.once('unexpected-response', (_q, r) => {
+          let body = '';
+          r.on('data', (d: Buffer) => (body += d.toString()));
+          r.on('end', () => res({ status: r.statusCode ?? 0, retryAfter: Number(r.headers['retry-after']), code: JSON.parse(body).error?.code }));
+        });
+      });
+    /** Connects, retrying a shed upgrade every 25 ms for up to 3 s (the server frees a set-up slot a moment after the welcome). */
+    const connectOnceFree = async (token: string) => {
+      for (const started = Date.now(); ; await sleep(25)) {
+        try {
+          return await connect(token);
+        } catch (err) {
+          if (!/upgrade refused: 503/.test(String(err)) || Date.now() - started > 3000) throw err;
+        }
+      }
+    };
+    const jittered = (r: { retryAfter: number }) => assert.ok(r.retryAfter >= 2 && r.retryAfter <= 8, `Retry-After ${r.retryAfter} s, expected 2 to 8`);
+
     test('a full server sheds load: 503 with Retry-After, and the agent gets in once there is room', async () => {
       const a = await newAgent('shed-1');
       const b = await newAgent('shed-2');
@@ -174,12 +200,10 @@ for (const kind of dbKinds()) {
       (t.app.config as { maxAgentSockets: number }).maxAgentSockets = 1;
       try {
         const first = await connect(a.token);
-        const refused = await new Promise<{ status: number; retryAfter: string | undefined }>((res) => {
-          const ws = new WebSocket(url, { headers: { authorization: `Bearer ${b.token}` } });
-          ws.on('error', () => {});
-          ws.once('unexpected-response', (_q, r) => res({ status: r.statusCode ?? 0, retryAfter: r.headers['retry-after'] }));
-        });
-        assert.deepEqual(refused, { status: 503, retryAfter: '5' });
+        const refused = await refusal(b.token);
+        assert.equal(refused.status, 503);
+        assert.equal(refused.code, 'overloaded');
+        jittered(refused);
         first.ws.close();
         await first.closed;
         await sleep(50);
@@ -187,6 +211,79 @@ for (const kind of dbKinds()) {
         second.ws.close();
       } finally {
         (t.app.config as { maxAgentSockets: number }).maxAgentSockets = max;
+      }
+    });
+
+    test('too many connections being set up at once: the next is shed (503, jittered Retry-After) until one is welcomed; a silent one is let go', async () => {
+      const [a, b, c] = [await newAgent('setup-1'), await newAgent('setup-2'), await newAgent('setup-3')];
+      const config = t.app.config as { maxAgentConnects: number; agentHelloSeconds: number };
+      const saved = { ...config };
+      config.maxAgentConnects = 1;
+      config.agentHelloSeconds = 1;
+      try {
+        const first = await connect(a.token); // upgraded, no hello yet: it holds the one slot
+        const shed = await Promise.all([refusal(b.token), refusal(b.token), refusal(b.token), refusal(b.token)]);
+        for (const r of shed) assert.equal(r.status, 503), assert.equal(r.code, 'overloaded'), jittered(r);
+        first.send(hello);
+        await first.next('welcome');
+        // The slot is freed once the hello's reconcile is done: soon, but not at the welcome.
+        const second = await connectOnceFree(b.token);
+        second.send(hello);
+        await second.next('welcome');
+        // A connection that never says hello is closed after AGENT_HELLO_SECONDS, and its slot is free again.
+        const silent = await connectOnceFree(c.token);
+        assert.equal((await refusal(b.token)).status, 503, 'the silent one holds the slot meanwhile');
+        assert.deepEqual(await silent.closed, { code: 4008, reason: 'no hello' });
+        const third = await connectOnceFree(c.token);
+        third.send(hello);
+        await third.next('welcome');
+        for (const x of [first, second, third]) x.ws.close();
+      } finally {
+        Object.assign(config, saved);
+      }
+    });
+
+    test('an upgrade that waited in the queue longer than AGENT_UPGRADE_QUEUE_SECONDS is shed (503, jittered Retry-After); one sent at once is taken', async () => {
+      const a = await newAgent('queued');
+      const config = t.app.config as { agentUpgradeQueueSeconds: number };
+      const saved = config.agentUpgradeQueueSeconds;
+      config.agentUpgradeQueueSeconds = 1;
+      /** The upgrade request written on a raw TCP connection `afterMs` after it was accepted: the status line and headers of the answer. */
+      const upgradeAfter = async (afterMs: number) => {
+        const { hostname, port } = new URL(url);
+        const sock = createConnection({ host: hostname, port: Number(port) });
+        await once(sock, 'connect');
+        await sleep(afterMs);
+        sock.write(`GET /api/v1/agents/socket HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${a.token}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+        let head = '';
+        for await (const chunk of sock) if ((head += String(chunk)).includes('\r\n\r\n')) break;
+        sock.destroy();
+        return head;
+      };
+      try {
+        const late = await upgradeAfter(1_200);
+        assert.match(late, /^HTTP\/1\.1 503 /, late);
+        const retryAfter = Number(/retry-after: (\d+)/i.exec(late)?.[1]);
+        jittered({ retryAfter });
+        assert.match(await upgradeAfter(0), /^HTTP\/1\.1 101 /);
+      } finally {
+        config.agentUpgradeQueueSeconds = saved;
+      }
+    });
+
+    test('an upgrade refused for its token frees its set-up slot', async () => {
+      const a = await newAgent('slot-1');
+      const config = t.app.config as { maxAgentConnects: number };
+      const saved = config.maxAgentConnects;
+      config.maxAgentConnects = 1;
+      try {
+        for (let i = 0; i < 3; i++) assert.equal((await refusal('garbage')).status, 401);
+        const c = await connect(a.token);
+        c.send(hello);
+        await c.next('welcome');
+        c.ws.close();
+      } finally {
+        config.maxAgentConnects = saved;
       }
     });
 

@@ -7,10 +7,14 @@ import type { AgentPrincipal } from '../../../services/agent.service.ts';
 const HEARTBEAT_SECONDS = 15;
 /** Messages of one agent taken but not answered or stored yet; beyond this its socket is paused. */
 const MAX_UNANSWERED = 64;
+/** A shed agent is told to come back after 2 to 8 s, spread so the retries do not arrive together. */
+const shedRetryAfterSeconds = () => 2 + Math.floor(Math.random() * 7);
 
 declare module 'fastify' {
   interface FastifyRequest {
     agent?: AgentPrincipal;
+    /** Frees this connection's set-up slot (idempotent): once welcomed and reconciled, or gone. */
+    connected?: () => void;
   }
 }
 
@@ -18,9 +22,23 @@ declare module 'fastify' {
  * One WebSocket per agent at /api/v1/agents/socket. The upgrade is authenticated with the agent
  * JWT (`Authorization: Bearer`), refused with 401 before any socket exists. Every frame is
  * validated (shared parser); a bad frame gets an `error` message and the socket is closed
- * (4002), so a confused agent reconnects and starts over from state.
+ * (4002), so a confused agent reconnects and starts over from state. Load is shed with 503 and a
+ * jittered Retry-After before any socket exists: when MAX_AGENT_CONNECTS connections are being set
+ * up at once, when an upgrade waited AGENT_UPGRADE_QUEUE_SECONDS in the queue before the server got
+ * to it, or when MAX_AGENT_SOCKETS are held. A socket that sends no hello within
+ * AGENT_HELLO_SECONDS is closed (4008).
  */
 export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
+  /** Connections being set up here (upgrade until welcome and reconcile): at most MAX_AGENT_CONNECTS. */
+  let connecting = 0;
+  /**
+   * When each connection was accepted, until it serves its first request: an upgrade that
+   * waited long in the queue is shed (AGENT_UPGRADE_QUEUE_SECONDS). A connection that served an
+   * ordinary request first (keep-alive) has no stamp and is never taken for queued.
+   */
+  const accepted = new WeakMap<object, number>();
+  app.server.on('connection', (s) => accepted.set(s, Date.now()));
+  app.server.on('request', (r) => accepted.delete(r.socket));
   app.get(
     '/agents/socket',
     {
@@ -28,12 +46,33 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
       config: { public: true },
       schema: { tags: ['agents'], summary: 'The agent WebSocket (protocol in @suture/shared/protocol); authenticate with the agent token', hide: true },
       preValidation: async (req: FastifyRequest) => {
-        const h = req.headers.authorization;
-        const agent = h?.startsWith('Bearer ') ? await app.services.agents.authenticate(h.slice(7)) : null;
-        if (!agent) throw unauthorized('an agent token is required: POST /api/v1/agents/session with the agent credential');
-        // Shed load before taking a socket: the agent backs off and tries again (another replica, later).
-        if (app.agentHub.size >= app.config.maxAgentSockets) throw unavailable(`this server holds ${app.agentHub.size} agent connections, its maximum; retry later`, 'overloaded');
-        req.agent = agent;
+        // Shed load before any work and before taking a socket: the agent comes back after
+        // Retry-After (here or at another replica). Too many set-ups at once is checked first:
+        // refusing costs almost nothing, while an upgrade that waits behind thousands of others
+        // times out and comes back anyway, as more load.
+        const queuedMs = Date.now() - (accepted.get(req.raw.socket) ?? Date.now());
+        accepted.delete(req.raw.socket);
+        if (queuedMs >= app.config.agentUpgradeQueueSeconds * 1000)
+          throw unavailable(`this upgrade waited ${Math.round(queuedMs / 100) / 10} s behind others before this server could take it; retry after the Retry-After seconds`, 'overloaded', shedRetryAfterSeconds());
+        if (connecting >= app.config.maxAgentConnects)
+          throw unavailable(`this server is setting up ${connecting} agent connections, its maximum at once; retry after the Retry-After seconds`, 'overloaded', shedRetryAfterSeconds());
+        connecting++;
+        let held = true;
+        const release = () => {
+          if (held) (held = false), connecting--;
+        };
+        req.raw.socket.once('close', release); // whatever happens to the upgrade, a closed connection frees its slot
+        try {
+          const h = req.headers.authorization;
+          const agent = h?.startsWith('Bearer ') ? await app.services.agents.authenticate(h.slice(7)) : null;
+          if (!agent) throw unauthorized('an agent token is required: POST /api/v1/agents/session with the agent credential');
+          if (app.agentHub.size >= app.config.maxAgentSockets) throw unavailable(`this server holds ${app.agentHub.size} agent connections, its maximum; retry later`, 'overloaded', shedRetryAfterSeconds());
+          req.agent = agent;
+          req.connected = release;
+        } catch (err) {
+          release();
+          throw err;
+        }
       },
     },
     (socket: WebSocket, req: FastifyRequest) => {
@@ -52,8 +91,11 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
         void ingest.seen(agent.agentId).catch(() => {});
       }, HEARTBEAT_SECONDS * 1000);
       let hello: Promise<Date> | undefined; // this socket's hello stamp, once stored
+      const helloBy = setTimeout(() => socket.close(4008, 'no hello'), app.config.agentHelloSeconds * 1000);
       socket.on('close', (code) => {
         clearInterval(beat);
+        clearTimeout(helloBy);
+        req.connected?.();
         app.agentHub.detach(agent.agentId, socket);
         // After the hello's own write: the disconnect matches that stamp.
         hello?.then((at) => ingest.disconnected(agent.agentId, at)).catch((err) => log.warn({ err }, 'could not record the disconnect'));
@@ -111,6 +153,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
       async function handle(m: AgentMessage): Promise<Queued | void> {
         switch (m.type) {
           case 'hello': {
+            clearTimeout(helloBy);
             await stored();
             hello = ingest.hello({ agentId: agent.agentId, hostname: m.hostname, os: m.os, arch: m.arch, version: m.agentVersion });
             await hello;
@@ -118,7 +161,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
             // From now on pushes reach this socket; then reconcile: the group's desired state,
             // whatever the agent had, and every command it has not acknowledged yet, again.
             app.agentHub.ready(agent.agentId, socket);
-            await app.agentPush.reconcile(agent.agentId, agent.group);
+            await app.agentPush.reconcile(agent.agentId, agent.group).finally(() => req.connected?.());
             return;
           }
           case 'inventory':
