@@ -26,6 +26,8 @@ interface FakeServer {
   sessions: number;
   /** upgrade requests taken (answered or not) */
   upgrades: number;
+  /** when each upgrade request arrived (Date.now()) */
+  upgradeTimes: number[];
   /** sockets upgraded */
   sockets: WebSocket[];
   close(): Promise<void>;
@@ -33,9 +35,11 @@ interface FakeServer {
 
 /**
  * `session: 'hang'` takes the session request and never answers; `upgrade: 'hang'` takes the
- * upgrade request and never answers it; otherwise sockets are upgraded and given to `onSocket`.
+ * upgrade request and never answers it; `refuse` answers the first upgrades with that status
+ * (and Retry-After) as a shedding server does; otherwise sockets are upgraded and given to
+ * `onSocket`.
  */
-async function fakeServer(behaviour: { session?: 'hang'; upgrade?: 'hang'; onSocket?: (socket: WebSocket) => void }): Promise<FakeServer> {
+async function fakeServer(behaviour: { session?: 'hang'; upgrade?: 'hang'; refuse?: { status: number; retryAfter?: string; times: number }; onSocket?: (socket: WebSocket) => void }): Promise<FakeServer> {
   const held: Duplex[] = [];
   const http: Server = createServer((req, res) => {
     if (req.method !== 'POST' || req.url !== '/api/v1/agents/session') return void res.writeHead(404).end();
@@ -46,10 +50,16 @@ async function fakeServer(behaviour: { session?: 'hang'; upgrade?: 'hang'; onSoc
   const wss = new WebSocketServer({ noServer: true });
   http.on('upgrade', (req, socket: Duplex, head: Buffer) => {
     fake.upgrades++;
+    fake.upgradeTimes.push(Date.now());
     held.push(socket);
     assert.equal(req.url, '/api/v1/agents/socket');
     assert.equal(req.headers.authorization, `Bearer ${TOKEN}`);
     if (behaviour.upgrade === 'hang') return;
+    if (behaviour.refuse && fake.upgrades <= behaviour.refuse.times) {
+      const headers = behaviour.refuse.retryAfter === undefined ? '' : `Retry-After: ${behaviour.refuse.retryAfter}\r\n`;
+      const body = '{"error":{"code":"overloaded"}}';
+      return void socket.end(`HTTP/1.1 ${behaviour.refuse.status} Refused\r\n${headers}Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       fake.sockets.push(ws);
       behaviour.onSocket?.(ws);
@@ -60,6 +70,7 @@ async function fakeServer(behaviour: { session?: 'hang'; upgrade?: 'hang'; onSoc
     url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
     sessions: 0,
     upgrades: 0,
+    upgradeTimes: [],
     sockets: [],
     async close() {
       for (const ws of fake.sockets) ws.terminate();
@@ -167,4 +178,28 @@ test('a server that takes the session request and never answers: the agent gives
   await until('a second session request', () => server.sessions >= 2);
   assert.equal(server.upgrades, 0);
   assert.ok(logs.some((l) => l.endsWith('no answer to POST /api/v1/agents/session within 0.3 s')), logs.join('\n'));
+});
+
+test('a shedding server (503 + Retry-After: 2 on the upgrade): the agent comes back after those 2 s, not its back-off, and connects', async () => {
+  const server = await fakeServer({ refuse: { status: 503, retryAfter: '2', times: 1 }, onSocket: welcomes(15) });
+  cleanups.push(() => server.close());
+  const { logs } = startAgent(server.url);
+  await until('the welcome after the refusal', () => logs.some((l) => l.startsWith('connected to')));
+  assert.equal(server.upgrades, 2, logs.join('\n'));
+  const gap = server.upgradeTimes[1]! - server.upgradeTimes[0]!;
+  // The first back-off is 0.25 to 0.5 s: 2 s apart means Retry-After was honoured.
+  assert.ok(gap >= 1_950 && gap < 4_000, `the second upgrade came ${gap} ms after the first`);
+  assert.ok(logs.includes('server busy (503 on the upgrade); retrying in 2 s'), logs.join('\n'));
+  assert.ok(!logs.some((l) => l.startsWith('connection error')), `a refusal is not an error: ${logs.join('\n')}`);
+});
+
+test('an upgrade refused with 401 (a token gone stale): the agent asks for a new session through its back-off and connects', async () => {
+  const server = await fakeServer({ refuse: { status: 401, times: 1 }, onSocket: welcomes(15) });
+  cleanups.push(() => server.close());
+  const { logs } = startAgent(server.url);
+  await until('the welcome after the refusal', () => logs.some((l) => l.startsWith('connected to')));
+  assert.equal(server.upgrades, 2);
+  assert.equal(server.sessions, 2, 'a new session for the new attempt');
+  assert.ok(server.upgradeTimes[1]! - server.upgradeTimes[0]! < 1_900, 'the back-off, not a Retry-After');
+  assert.ok(logs.includes('the server refused the connection (401); reconnecting'), logs.join('\n'));
 });

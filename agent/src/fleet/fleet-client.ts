@@ -10,6 +10,12 @@ import type { DesiredInput } from './trust-store.ts';
 
 const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
 
+/** A server's Retry-After (seconds; absent or unreadable: 5 s), capped at 10 minutes. */
+const retryAfterMs = (header: string | string[] | null | undefined) => {
+  const s = Number(Array.isArray(header) ? header[0] : header);
+  return Number.isFinite(s) && s >= 0 ? Math.min(s, 600) * 1000 : 5_000;
+};
+
 /** What `suture-agent enroll` stores (0600): where the server is and who this agent is. */
 export interface Credential {
   server: string;
@@ -118,7 +124,12 @@ export function createFleetClient(opts: {
         body: JSON.stringify({ agentId: opts.credential.agentId, credential: opts.credential.credential }),
         signal: AbortSignal.any([timeout, halt.signal]),
       });
-      if (res.status === 503 || res.status === 429) return { retryAfterMs: Number(res.headers.get('retry-after') ?? 5) * 1000 };
+      if (res.status === 503 || res.status === 429) {
+        await res.body?.cancel();
+        const wait = retryAfterMs(res.headers.get('retry-after'));
+        opts.log(`server busy (${res.status} on the session request); retrying in ${seconds(wait)}`);
+        return { retryAfterMs: wait };
+      }
       if (res.status !== 200) throw new Error(`the server refused this agent's credential (${res.status}); enroll it again`);
       return (await res.json()) as { token: string; expiresAt: string };
     } catch (err) {
@@ -177,9 +188,27 @@ export function createFleetClient(opts: {
     const url = new URL('/api/v1/agents/socket', opts.credential.server.replace(/^http/, 'ws'));
     const socket = new WebSocket(url, { headers: { authorization: `Bearer ${s.token}` }, maxPayload: 2 * 1024 * 1024, handshakeTimeout: timeouts.handshakeMs });
     ws = socket;
-    return new Promise<undefined>((resolve) => {
+    return new Promise<number | undefined>((resolve) => {
       socket.on('error', (err) => opts.log(`connection error: ${err.message}`)); // first, before anything can fail
       const renew = setInterval(() => send({ v: PROTOCOL_VERSION, type: 'renew-token' }), Math.max(30_000, (Date.parse(s.expiresAt) - Date.now()) / 2));
+      // An upgrade answered with anything but 101. A shedding server (503, or 429) says when to
+      // come back: wait that long rather than the back-off, so a reconnect storm drains in the
+      // order the server spread it. Anything else (401: the token went stale meanwhile) goes
+      // through the back-off with a fresh session.
+      socket.on('unexpected-response', (req, res) => {
+        res.resume();
+        req.destroy();
+        clearInterval(renew);
+        if (ws === socket) ws = undefined;
+        if (res.statusCode === 503 || res.statusCode === 429) {
+          const wait = retryAfterMs(res.headers['retry-after']);
+          opts.log(`server busy (${res.statusCode} on the upgrade); retrying in ${seconds(wait)}`);
+          resolve(wait);
+        } else {
+          opts.log(`the server refused the connection (${res.statusCode}); reconnecting`);
+          resolve(undefined);
+        }
+      });
       // A silent server is a gone server: terminate (close() would wait for a closing handshake
       // that never comes) and let the back-off loop connect again.
       const giveUp = (why: string) => () => (opts.log(`${why}; reconnecting`), socket.terminate());
