@@ -19,7 +19,6 @@ import { encodeMessage, parseMessage, PROTOCOL_VERSION } from '@suture/shared/pr
 import { createFleetClient, type FleetTimeouts } from './fleet-client.ts';
 
 const AGENT_ID = '7f3c2a9e-1b4d-4e8f-9a6b-2c5d8e1f0a3b';
-const TOKEN = 'agent-jwt-for-the-test';
 
 interface FakeServer {
   url: string;
@@ -28,6 +27,8 @@ interface FakeServer {
   upgrades: number;
   /** when each upgrade request arrived (Date.now()) */
   upgradeTimes: number[];
+  /** the token each upgrade request carried */
+  upgradeTokens: string[];
   /** sockets upgraded */
   sockets: WebSocket[];
   close(): Promise<void>;
@@ -37,15 +38,16 @@ interface FakeServer {
  * `session: 'hang'` takes the session request and never answers; `upgrade: 'hang'` takes the
  * upgrade request and never answers it; `refuse` answers the first upgrades with that status
  * (and Retry-After) as a shedding server does; otherwise sockets are upgraded and given to
- * `onSocket`.
+ * `onSocket`. Sessions hand out `session-1`, `session-2`, ... living `tokenLifeMs` (1 h).
  */
-async function fakeServer(behaviour: { session?: 'hang'; upgrade?: 'hang'; refuse?: { status: number; retryAfter?: string; times: number }; onSocket?: (socket: WebSocket) => void }): Promise<FakeServer> {
+async function fakeServer(behaviour: { session?: 'hang'; upgrade?: 'hang'; refuse?: { status: number; retryAfter?: string; times: number }; tokenLifeMs?: number; onSocket?: (socket: WebSocket) => void }): Promise<FakeServer> {
   const held: Duplex[] = [];
   const http: Server = createServer((req, res) => {
     if (req.method !== 'POST' || req.url !== '/api/v1/agents/session') return void res.writeHead(404).end();
     fake.sessions++;
     if (behaviour.session === 'hang') return;
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: TOKEN, expiresAt: new Date(Date.now() + 3_600_000).toISOString() }));
+    const token = `session-${fake.sessions}`;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expiresAt: new Date(Date.now() + (behaviour.tokenLifeMs ?? 3_600_000)).toISOString() }));
   });
   const wss = new WebSocketServer({ noServer: true });
   http.on('upgrade', (req, socket: Duplex, head: Buffer) => {
@@ -53,7 +55,7 @@ async function fakeServer(behaviour: { session?: 'hang'; upgrade?: 'hang'; refus
     fake.upgradeTimes.push(Date.now());
     held.push(socket);
     assert.equal(req.url, '/api/v1/agents/socket');
-    assert.equal(req.headers.authorization, `Bearer ${TOKEN}`);
+    fake.upgradeTokens.push(req.headers.authorization?.replace(/^Bearer /, '') ?? '');
     if (behaviour.upgrade === 'hang') return;
     if (behaviour.refuse && fake.upgrades <= behaviour.refuse.times) {
       const headers = behaviour.refuse.retryAfter === undefined ? '' : `Retry-After: ${behaviour.refuse.retryAfter}\r\n`;
@@ -71,6 +73,7 @@ async function fakeServer(behaviour: { session?: 'hang'; upgrade?: 'hang'; refus
     sessions: 0,
     upgrades: 0,
     upgradeTimes: [],
+    upgradeTokens: [],
     sockets: [],
     async close() {
       for (const ws of fake.sockets) ws.terminate();
@@ -131,7 +134,8 @@ test('a server that takes the TCP connection and never answers the upgrade: the 
   const { logs } = startAgent(server.url, { handshakeMs: 300 });
   await until('a second upgrade request', () => server.upgrades >= 2);
   assert.equal(server.sockets.length, 0);
-  assert.ok(server.sessions >= 2, 'each attempt starts with a new session');
+  assert.equal(server.sessions, 1, 'the token is still good: reused, not a new session per attempt');
+  assert.deepEqual(server.upgradeTokens.slice(0, 2), ['session-1', 'session-1']);
   assert.ok(logs.some((l) => /handshake has timed out/.test(l)), logs.join('\n'));
 });
 
@@ -151,7 +155,8 @@ test('a server that welcomes (heartbeat 1 s) and then goes silent: the agent ter
   await until('a second socket', () => server.sockets.length >= 2);
   assert.notEqual(server.sockets[0]!.readyState, server.sockets[0]!.OPEN);
   assert.ok(logs.includes('no word from the server for 3 s; reconnecting'), logs.join('\n'));
-  assert.equal(logs.filter((l) => l.startsWith('connected to')).length, 2, logs.join('\n'));
+  // The second socket is upgraded before its welcome arrives: wait for it rather than race it.
+  await until('the second welcome', () => logs.filter((l) => l.startsWith('connected to')).length === 2);
 });
 
 test('a server that keeps pinging (heartbeat 1 s) keeps the agent connected over several heartbeats', async () => {
@@ -200,6 +205,35 @@ test('an upgrade refused with 401 (a token gone stale): the agent asks for a new
   await until('the welcome after the refusal', () => logs.some((l) => l.startsWith('connected to')));
   assert.equal(server.upgrades, 2);
   assert.equal(server.sessions, 2, 'a new session for the new attempt');
+  assert.deepEqual(server.upgradeTokens, ['session-1', 'session-2'], 'the refused token is not offered again');
   assert.ok(server.upgradeTimes[1]! - server.upgradeTimes[0]! < 1_900, 'the back-off, not a Retry-After');
   assert.ok(logs.includes('the server refused the connection (401); reconnecting'), logs.join('\n'));
+});
+
+test('a token the server hands over on the socket (a renewal) is the one the next connect uses, without a new session', async () => {
+  const server = await fakeServer({
+    onSocket: (ws) => {
+      welcomes(15)(ws);
+      ws.send(encodeMessage({ v: PROTOCOL_VERSION, type: 'token', token: 'renewed', expiresAt: new Date(Date.now() + 3_600_000).toISOString() }));
+    },
+  });
+  cleanups.push(() => server.close());
+  const { logs } = startAgent(server.url);
+  await until('the welcome', () => logs.some((l) => l.startsWith('connected to')));
+  await sleep(100); // the token frame came before the welcome; nothing else to wait for
+  server.sockets[0]!.terminate();
+  await until('a second welcome', () => logs.filter((l) => l.startsWith('connected to')).length === 2);
+  assert.deepEqual(server.upgradeTokens, ['session-1', 'renewed']);
+  assert.equal(server.sessions, 1);
+});
+
+test('a token with under a minute left is not reused: the next connect asks for a new session', async () => {
+  const server = await fakeServer({ onSocket: welcomes(15), tokenLifeMs: 45_000 });
+  cleanups.push(() => server.close());
+  const { logs } = startAgent(server.url);
+  await until('the welcome', () => logs.some((l) => l.startsWith('connected to')));
+  server.sockets[0]!.terminate();
+  await until('a second welcome', () => logs.filter((l) => l.startsWith('connected to')).length === 2);
+  assert.deepEqual(server.upgradeTokens, ['session-1', 'session-2']);
+  assert.equal(server.sessions, 2);
 });

@@ -68,8 +68,9 @@ export const FLEET_TIMEOUTS: Readonly<FleetTimeouts> = { sessionMs: 15_000, hand
  * The agent's connection to the server: one WebSocket, re-established with exponential back-off
  * and jitter (honouring 503 + Retry-After), hello on every connect, then the outbox of reports
  * the server has not acknowledged; commands are run one at a time and acknowledged after their
- * outcome events. The token is renewed over the socket at half its life. A connection that
- * stops answering (see FleetTimeouts) is dropped and made again.
+ * outcome events. The token is renewed over the socket at half its life and reused by the next
+ * connect while it has a minute left. A connection that stops answering (see FleetTimeouts) is
+ * dropped and made again.
  */
 export function createFleetClient(opts: {
   stateDir: string;
@@ -91,6 +92,13 @@ export function createFleetClient(opts: {
   const halt = new AbortController(); // stop(): ends a session request or a back-off wait at once
   let commands = Promise.resolve();
   let activeCommand: string | undefined;
+  /**
+   * The agent token from the last session or renewal: reconnects reuse it while it has a
+   * minute left, so a fleet coming back to a restarted server does not also ask it for a
+   * session each; an upgrade refused with 401 drops it.
+   */
+  let token: { token: string; expiresAt: string } | undefined;
+  const TOKEN_MARGIN_MS = 60_000;
   const send = (m: AgentMessage) => ws?.readyState === WebSocket.OPEN && ws.send(encodeMessage(m));
   const flush = () => {
     const pending = outbox.pending();
@@ -175,6 +183,7 @@ export function createFleetClient(opts: {
         );
         return;
       case 'token':
+        token = { token: m.token, expiresAt: m.expiresAt };
         return;
       case 'error':
         return opts.log(`the server said: ${m.code}: ${m.message}`);
@@ -182,15 +191,26 @@ export function createFleetClient(opts: {
   }
 
   async function connectOnce(): Promise<number | undefined> {
-    const s = await session();
-    if ('retryAfterMs' in s) return s.retryAfterMs;
+    if (!token || Date.parse(token.expiresAt) - Date.now() < TOKEN_MARGIN_MS) {
+      token = undefined;
+      const fresh = await session();
+      if ('retryAfterMs' in fresh) return fresh.retryAfterMs;
+      token = fresh;
+    }
+    const s = token;
     if (stopped) return undefined;
     const url = new URL('/api/v1/agents/socket', opts.credential.server.replace(/^http/, 'ws'));
     const socket = new WebSocket(url, { headers: { authorization: `Bearer ${s.token}` }, maxPayload: 2 * 1024 * 1024, handshakeTimeout: timeouts.handshakeMs });
     ws = socket;
     return new Promise<number | undefined>((resolve) => {
       socket.on('error', (err) => opts.log(`connection error: ${err.message}`)); // first, before anything can fail
-      const renew = setInterval(() => send({ v: PROTOCOL_VERSION, type: 'renew-token' }), Math.max(30_000, (Date.parse(s.expiresAt) - Date.now()) / 2));
+      // Renewed at half the current token's remaining life (asked again until a new one comes).
+      let renew: NodeJS.Timeout | undefined;
+      const renewLater = () => {
+        clearTimeout(renew);
+        renew = setTimeout(() => (send({ v: PROTOCOL_VERSION, type: 'renew-token' }), renewLater()), Math.max(30_000, (Date.parse((token ?? s).expiresAt) - Date.now()) / 2));
+      };
+      renewLater();
       // An upgrade answered with anything but 101. A shedding server (503, or 429) says when to
       // come back: wait that long rather than the back-off, so a reconnect storm drains in the
       // order the server spread it. Anything else (401: the token went stale meanwhile) goes
@@ -198,13 +218,14 @@ export function createFleetClient(opts: {
       socket.on('unexpected-response', (req, res) => {
         res.resume();
         req.destroy();
-        clearInterval(renew);
+        clearTimeout(renew);
         if (ws === socket) ws = undefined;
         if (res.statusCode === 503 || res.statusCode === 429) {
           const wait = retryAfterMs(res.headers['retry-after']);
           opts.log(`server busy (${res.statusCode} on the upgrade); retrying in ${seconds(wait)}`);
           resolve(wait);
         } else {
+          if (res.statusCode === 401 && token === s) token = undefined; // revoked or stale: a new session, or the enrollment is gone
           opts.log(`the server refused the connection (${res.statusCode}); reconnecting`);
           resolve(undefined);
         }
@@ -230,11 +251,12 @@ export function createFleetClient(opts: {
           clearTimeout(alive);
           alive = setTimeout(giveUp(`no word from the server for ${seconds(silentMs)}`), silentMs);
         }
-        if (p.ok) onMessage(p.message);
-        else opts.log(`ignored a bad message from the server: ${p.code}: ${p.detail}`);
+        if (!p.ok) return opts.log(`ignored a bad message from the server: ${p.code}: ${p.detail}`);
+        onMessage(p.message);
+        if (p.message.type === 'token') renewLater();
       });
       socket.on('close', () => {
-        clearInterval(renew);
+        clearTimeout(renew);
         clearTimeout(welcomeBy);
         clearTimeout(alive);
         welcomed = false;
