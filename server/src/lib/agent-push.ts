@@ -40,6 +40,8 @@ type Note =
 const CONNECTED_PER_NOTE = 80;
 /** How long connections are gathered into one note (a reconnect storm is thousands a second). */
 const CONNECTED_GATHER_MS = 5;
+/** How long a group's desired-state frame is reused while its version stays the same. */
+const DESIRED_REUSE_MS = 5_000;
 type NoteBody = Note extends infer N ? (N extends Note ? Omit<N, 'r'> : never) : never;
 
 function parseNote(payload: string): Note | undefined {
@@ -82,14 +84,31 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
       b = createBatcher<string, HelloState>({
         maxBatch: 5000,
         async flush(agentIds) {
-          const d = await desired.forGroup(group);
-          return { frame: frameOf(desiredMessage(d)), version: d.version, pending: await operations.pendingFor(agentIds) };
+          const d = await desiredFrame(group);
+          return { frame: d.frame, version: d.version, pending: await operations.pendingFor(agentIds) };
         },
       });
       helloReads.set(group, b);
     }
     return b.add(agentId);
   };
+
+  /**
+   * A group's desired-state frame, read again only when its version moved or it is a few
+   * seconds old (its manifests are re-signed long before they expire): in a reconnect storm,
+   * each batch of hellos then costs one version read instead of reading every enabled patch,
+   * manifest and root again. The version is read before the state, as in forGroup.
+   */
+  const desiredFrames = new Map<string, { version: number; frame: Frame; at: number }>();
+  async function desiredFrame(group: string): Promise<{ version: number; frame: Frame }> {
+    const version = (await desired.versions([group])).get(group) ?? 0;
+    const cached = desiredFrames.get(group);
+    if (cached && cached.version === version && Date.now() - cached.at < DESIRED_REUSE_MS) return cached;
+    const d = await desired.forGroup(group);
+    const fresh = { version: d.version, frame: frameOf(desiredMessage(d)), at: Date.now() };
+    desiredFrames.set(group, fresh);
+    return fresh;
+  }
 
   let connecting: [string, string][] = [];
   let gather: NodeJS.Timeout | undefined;

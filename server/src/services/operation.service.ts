@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../db/index.ts';
+import { Prisma, type Db } from '../db/index.ts';
 import { badRequest, notFound } from '../lib/errors.ts';
 import type { Principal } from '../lib/permissions.ts';
 
@@ -65,10 +65,14 @@ export function createOperationService({ db }: { db: Db }) {
     async pendingFor(agentIds: string[]): Promise<Map<string, { id: string; patchId: string }[]>> {
       const out = new Map<string, { id: string; patchId: string }[]>(agentIds.map((a) => [a, []]));
       if (agentIds.length === 0) return out;
-      const rows = await db.prisma.operationTarget.findMany({ where: { agentId: { in: agentIds }, status: 'pending' }, include: { operation: { select: { patchId: true, createdAt: true } } }, orderBy: { operation: { createdAt: 'asc' } } });
+      // On the driver: every hello of a reconnect storm goes through here (batched).
+      const rows = await db.rows<{ agentId: string; operationId: string; patchId: string }>(
+        Prisma.sql`SELECT t."agentId", t."operationId", o."patchId" FROM "OperationTarget" t JOIN "Operation" o ON o."id" = t."operationId"
+          WHERE t."agentId" IN (SELECT value::uuid FROM jsonb_array_elements_text(${JSON.stringify(agentIds)}::jsonb)) AND t."status" = 'pending' ORDER BY o."createdAt", o."id"`,
+      );
       for (const r of rows) {
         const list = out.get(r.agentId)!;
-        if (list.length < 1000) list.push({ id: r.operationId, patchId: r.operation.patchId });
+        if (list.length < 1000) list.push({ id: r.operationId, patchId: r.patchId });
       }
       return out;
     },
