@@ -97,7 +97,8 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
    * A group's desired-state frame, read again only when its version moved or it is a few
    * seconds old (its manifests are re-signed long before they expire): in a reconnect storm,
    * each batch of hellos then costs one version read instead of reading every enabled patch,
-   * manifest and root again. The version is read before the state, as in forGroup.
+   * manifest and root again; pushes to agents behind share it too. The version is read before
+   * the state, as in forGroup.
    */
   const desiredFrames = new Map<string, { version: number; frame: Frame; at: number }>();
   async function desiredFrame(group: string): Promise<{ version: number; frame: Frame }> {
@@ -122,12 +123,11 @@ export function createAgentPush({ hub, desired, operations, notifications, log }
   /** Sends a group's desired state to its agents held here that have an older one. */
   async function pushDesired(group: string): Promise<number> {
     if (!hub.hasGroup(group)) return 0;
-    const d = await desired.forGroup(group);
+    const d = await desiredFrame(group);
     const behind = hub.behind(group, d.version);
     if (behind.length === 0) return 0;
-    const frame = frameOf(desiredMessage(d));
     let sent = 0;
-    for (const id of behind) if (hub.sendDesired(id, frame, d.version)) sent++;
+    for (const id of behind) if (hub.sendDesired(id, d.frame, d.version)) sent++;
     return sent;
   }
 
