@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { encodeMessage, parseMessage, PROTOCOL_VERSION } from '@suture/shared/protocol';
+import { encodeMessage, inventoryDigest, parseMessage, PROTOCOL_VERSION } from '@suture/shared/protocol';
 import { createFleetClient, type FleetTimeouts } from './fleet-client.ts';
 
 const AGENT_ID = '7f3c2a9e-1b4d-4e8f-9a6b-2c5d8e1f0a3b';
@@ -116,7 +116,7 @@ function startAgent(server: string, timeouts?: Partial<FleetTimeouts>) {
     await running; // returns once stopped: no back-off sleep or socket left behind
     rmSync(stateDir, { recursive: true, force: true });
   });
-  return { logs };
+  return { logs, client };
 }
 
 /** Waits for a condition; the bound is generous and only turns a hang into a clear failure. */
@@ -208,6 +208,44 @@ test('an upgrade refused with 401 (a token gone stale): the agent asks for a new
   assert.deepEqual(server.upgradeTokens, ['session-1', 'session-2'], 'the refused token is not offered again');
   assert.ok(server.upgradeTimes[1]! - server.upgradeTimes[0]! < 1_900, 'the back-off, not a Retry-After');
   assert.ok(logs.includes('the server refused the connection (401); reconnecting'), logs.join('\n'));
+});
+
+test('inventory: in full on the first connect, then deltas, each with the digest of the whole set; on a reconnect the server holds (welcome says current) only what changed', async () => {
+  const stored: { digest?: string | undefined } = {};
+  const inventories: { socket: number; full: boolean; modules: string[]; digest?: string | undefined }[] = [];
+  const server = await fakeServer({
+    onSocket: (ws) => {
+      const socket = server.sockets.length;
+      ws.on('message', (data: Buffer) => {
+        const p = parseMessage('agent', data);
+        assert.ok(p.ok);
+        const m = p.message;
+        if (m.type === 'hello')
+          ws.send(encodeMessage({ v: PROTOCOL_VERSION, type: 'welcome', agentId: AGENT_ID, group: 'default', heartbeatSeconds: 15, inventoryCurrent: m.inventoryDigest !== undefined && m.inventoryDigest === stored.digest }));
+        if (m.type === 'inventory') {
+          inventories.push({ socket, full: m.full, modules: m.modules.map((x) => `${x.name}:${x.processes}`), digest: m.digest });
+          stored.digest = m.digest; // as the server: the last message's digest speaks for the set
+        }
+      });
+    },
+  });
+  cleanups.push(() => server.close());
+  const { logs, client } = startAgent(server.url);
+  const host = (mods: [string, number][]) => ({ modules: new Map(mods.map(([n, processes]) => [n.repeat(64), { name: `lib${n}.so`, processes }])), patches: [] });
+  const digest = (mods: [string, number][]) => inventoryDigest(mods.map(([n, processes]) => ({ sha256: n.repeat(64), name: `lib${n}.so`, processes })));
+  client.hostSummary(host([['a', 3], ['b', 1]]));
+  await until('the first inventory', () => inventories.length === 1);
+  client.hostSummary(host([['a', 3], ['b', 2]]));
+  await until('a delta', () => inventories.length === 2);
+  server.sockets[0]!.terminate();
+  await until('a second welcome', () => logs.filter((l) => l.startsWith('connected to')).length === 2);
+  client.hostSummary(host([['a', 3], ['b', 2], ['c', 1]]));
+  await until('a delta on the new socket', () => inventories.length === 3);
+  assert.deepEqual(inventories, [
+    { socket: 1, full: true, modules: ['liba.so:3', 'libb.so:1'], digest: digest([['a', 3], ['b', 1]]) },
+    { socket: 1, full: false, modules: ['libb.so:2'], digest: digest([['a', 3], ['b', 2]]) },
+    { socket: 2, full: false, modules: ['libc.so:1'], digest: digest([['a', 3], ['b', 2], ['c', 1]]) },
+  ]);
 });
 
 test('a token the server hands over on the socket (a renewal) is the one the next connect uses, without a new session', async () => {

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { encodeMessage, parseMessage, PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
+import { encodeMessage, inventoryDigest, parseMessage, PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
 import type { PatchEvent } from '../patching/patch-manager.ts';
 import { createOutbox } from './outbox.ts';
 import { inventoryDelta, type HostSummary } from './host-summary.ts';
@@ -110,13 +110,25 @@ export function createFleetClient(opts: {
   let host: HostSummary | undefined;
   let welcomed = false;
   let sentModules = new Map<string, { name: string; processes: number }>();
+  // The modules whose digest the last hello carried: what the server holds if the welcome says
+  // the inventory is current (then only the changes since go out, not the whole set).
+  let helloModules: Map<string, { name: string; processes: number }> | undefined;
   let sentStatus: string | undefined;
   const INVENTORY_CHUNK = 20_000;
-  const sendHost = (full: boolean) => {
+  const digestOf = (modules: Map<string, { name: string; processes: number }>) => inventoryDigest([...modules].map(([sha256, m]) => ({ sha256, ...m })));
+  /** `full`: a new connection (the whole patch status; the whole inventory unless `serverHas` says what the server holds). */
+  const sendHost = (full: boolean, serverHas?: Map<string, { name: string; processes: number }>) => {
     if (!host || !welcomed) return;
-    const modules = full ? [...host.modules].map(([sha256, m]) => ({ sha256, ...m })) : inventoryDelta(sentModules, host.modules);
-    if (full || modules.length > 0)
-      for (let i = 0; i < Math.max(modules.length, 1); i += INVENTORY_CHUNK) send({ v: PROTOCOL_VERSION, type: 'inventory', full: full && i === 0, modules: modules.slice(i, i + INVENTORY_CHUNK) });
+    const whole = full && !serverHas;
+    const modules = whole ? [...host.modules].map(([sha256, m]) => ({ sha256, ...m })) : inventoryDelta(serverHas ?? sentModules, host.modules);
+    if (whole || modules.length > 0) {
+      // The digest of the whole set goes with the last message, once the server has all of it.
+      const digest = digestOf(host.modules);
+      for (let i = 0; i < Math.max(modules.length, 1); i += INVENTORY_CHUNK) {
+        const last = i + INVENTORY_CHUNK >= modules.length;
+        send({ v: PROTOCOL_VERSION, type: 'inventory', full: whole && i === 0, modules: modules.slice(i, i + INVENTORY_CHUNK), ...(last ? { digest } : {}) });
+      }
+    }
     sentModules = new Map(host.modules);
     const status = JSON.stringify(host.patches);
     if (full || status !== sentStatus) send({ v: PROTOCOL_VERSION, type: 'patch-status', patches: host.patches });
@@ -151,7 +163,7 @@ export function createFleetClient(opts: {
       case 'welcome':
         opts.log(`connected to ${opts.credential.server} as ${m.agentId} (group ${m.group})`);
         welcomed = true;
-        sendHost(true);
+        sendHost(true, m.inventoryCurrent ? helloModules : undefined);
         return flush();
       case 'events-ack':
         return outbox.acknowledge(m.ids);
@@ -238,7 +250,8 @@ export function createFleetClient(opts: {
       const heard = () => alive?.refresh();
       socket.on('open', () => {
         welcomeBy = setTimeout(giveUp(`no welcome from the server within ${seconds(timeouts.welcomeMs)} of connecting`), timeouts.welcomeMs);
-        send({ v: PROTOCOL_VERSION, type: 'hello', desiredVersion: 0, ...opts.hello });
+        helloModules = host && new Map(host.modules);
+        send({ v: PROTOCOL_VERSION, type: 'hello', desiredVersion: 0, ...opts.hello, ...(helloModules ? { inventoryDigest: digestOf(helloModules) } : {}) });
       });
       socket.on('ping', heard); // answered by ws itself (autoPong)
       socket.on('pong', heard);

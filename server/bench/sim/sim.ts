@@ -17,7 +17,7 @@ import { randomUUID, createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, parseMessage, encodeMessage, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
+import { PROTOCOL_VERSION, inventoryDigest, parseMessage, encodeMessage, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
 
 const MAX_AGENTS = 20_000;
 const { values: args } = parseArgs({
@@ -116,6 +116,7 @@ function simAgent(i: number, cred: Credential) {
   let phase: 'session' | 'upgrading' | 'open' | 'welcomed' | 'backoff' = 'session';
   let attempt = 0;
   const inventory = inventoryFor(i);
+  const digest = inventoryDigest(inventory);
   const hostname = `sim-${i}`;
   async function session() {
     const s = await withRetry<{ token: string }>(`session for ${hostname}`, () => post('/api/v1/agents/session', cred), 200);
@@ -133,7 +134,7 @@ function simAgent(i: number, cred: Credential) {
       opened = true;
       phase = 'open';
       stats.connected++;
-      send({ v: PROTOCOL_VERSION, type: 'hello', agentVersion: '0.1.0-sim', os: 'linux', arch: 'x86_64', hostname, desiredVersion: 0 });
+      send({ v: PROTOCOL_VERSION, type: 'hello', agentVersion: '0.1.0-sim', os: 'linux', arch: 'x86_64', hostname, desiredVersion: 0, inventoryDigest: digest });
     });
     ws.on('unexpected-response', (_req, res) => {
       const wait = Number(res.headers['retry-after'] ?? 0) * 1000;
@@ -155,7 +156,8 @@ function simAgent(i: number, cred: Credential) {
           attempt = 0;
           stats.welcomed++;
           if (ipc) process.send!({ kind: 'welcome', i, at: Date.now() });
-          send({ v: PROTOCOL_VERSION, type: 'inventory', full: true, modules: inventory });
+          // As the real agent: a full inventory only when the server does not hold this one.
+          if (!m.inventoryCurrent) send({ v: PROTOCOL_VERSION, type: 'inventory', full: true, modules: inventory, digest });
           return;
         case 'command': {
           if (ipc) received.push([m.id, Date.now()]);

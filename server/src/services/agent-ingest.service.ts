@@ -17,9 +17,9 @@ import { createBatcher } from '../lib/batcher.ts';
 type Report =
   | { kind: 'events'; agentId: string; events: AgentEvent[] }
   | { kind: 'ack'; agentId: string; operationId: string; outcome: 'done' | 'failed'; detail?: string | undefined };
-type Hello = { agentId: string; hostname: string; os: string; arch: string; version: string; at: Date };
+type Hello = { agentId: string; hostname: string; os: string; arch: string; version: string; inventoryDigest?: string | undefined; at: Date };
 type Disconnect = { agentId: string; connectedAt: Date; at: Date };
-type Inventory = { agentId: string; full: boolean; modules: InventoryModule[] };
+type Inventory = { agentId: string; full: boolean; modules: InventoryModule[]; digest?: string | undefined };
 
 /** Timestamps go in as UTC ISO strings cast to `timestamp(3)` (the zone is dropped, as Prisma stores UTC). */
 const ts = (d: Date) => d.toISOString();
@@ -89,16 +89,19 @@ export function createAgentIngestService({ db }: { db: Db }) {
     },
   });
 
-  const hellos = createBatcher<Hello>({
+  // Resolves with the agents whose hello named the inventory digest stored for them.
+  const hellos = createBatcher<Hello, Set<string>>({
     maxBatch: 5000,
     async flush(items) {
-      const rows = items.map((h, n) => ({ id: h.agentId, hostname: h.hostname, os: h.os, arch: h.arch, version: h.version, at: ts(h.at), n }));
+      const rows = items.map((h, n) => ({ id: h.agentId, hostname: h.hostname, os: h.os, arch: h.arch, version: h.version, digest: h.inventoryDigest ?? null, at: ts(h.at), n }));
       // An agent twice in one batch (it reconnected at once): its newest hello wins.
-      await onAgentRows(
+      const current = await onAgentRows(
         Prisma.sql`UPDATE "Agent" a SET "hostname" = h.hostname, "os" = h.os, "arch" = h.arch, "version" = h.version, "lastSeenAt" = h.at, "connectedAt" = h.at, "disconnectedAt" = NULL
-         FROM (SELECT DISTINCT ON (x.id) x.* FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id uuid, hostname text, os text, arch text, version text, at timestamp(3), n int) ORDER BY x.id, x.n DESC) h
-         WHERE a."id" = h.id`,
+         FROM (SELECT DISTINCT ON (x.id) x.* FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id uuid, hostname text, os text, arch text, version text, digest text, at timestamp(3), n int) ORDER BY x.id, x.n DESC) h
+         WHERE a."id" = h.id
+         RETURNING a."id"::text AS id, a."inventoryDigest" = h.digest AS current`,
       );
+      return new Set((current as { id: string; current: boolean | null }[]).filter((r) => r.current === true).map((r) => r.id));
     },
   });
 
@@ -128,28 +131,34 @@ export function createAgentIngestService({ db }: { db: Db }) {
     async flush(items) {
       // Several inventories of one agent in a batch are applied in order here, so the statement
       // below touches each (agent, module) row once: a full one replaces, a delta changes.
-      const byAgent = new Map<string, { full: boolean; modules: Map<string, InventoryModule> }>();
+      const byAgent = new Map<string, { full: boolean; modules: Map<string, InventoryModule>; digest: string | null }>();
       for (const inv of items) {
         let state = byAgent.get(inv.agentId);
-        if (!state || inv.full) byAgent.set(inv.agentId, (state = { full: inv.full, modules: new Map() }));
+        if (!state || inv.full) byAgent.set(inv.agentId, (state = { full: inv.full, modules: new Map(), digest: null }));
         for (const m of inv.modules) state.modules.set(m.sha256, m);
+        state.digest = inv.digest ?? null; // the last message's word on the whole set
       }
       const agents: object[] = [];
       const present: object[] = [];
       for (const [a, s] of byAgent) {
-        agents.push({ a, whole: s.full, gone: [...s.modules.values()].filter((m) => m.processes === 0).map((m) => m.sha256) });
+        agents.push({ a, whole: s.full, digest: s.digest, gone: [...s.modules.values()].filter((m) => m.processes === 0).map((m) => m.sha256) });
         for (const m of s.modules.values()) if (m.processes > 0) present.push({ a, sha256: m.sha256, name: m.name, processes: m.processes });
       }
       // Deleted: for a full inventory what it does not list, for a delta what it lists with
       // `processes: 0` — never a row the upsert writes, so the two never meet on one row. Rows
-      // already as listed are left alone: every reconnect sends a full inventory, mostly unchanged.
-      await run(
+      // already as listed are left alone: a full inventory is mostly unchanged. The agent's digest
+      // of its set is stored with the rows (null when the last message did not carry one), in the
+      // same statement, so it never speaks for rows that are not there; the statement updates
+      // Agent rows, so it queues with the others that do (onAgentRows).
+      await onAgentRows(
         Prisma.sql`WITH p AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify(present)}::jsonb) AS x(a uuid, sha256 text, name text, processes int)),
+         g AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify(agents)}::jsonb) AS x(a uuid, whole boolean, digest text, gone jsonb)),
          del AS (
-           DELETE FROM "AgentModule" m USING jsonb_to_recordset(${JSON.stringify(agents)}::jsonb) AS g(a uuid, whole boolean, gone jsonb)
+           DELETE FROM "AgentModule" m USING g
            WHERE m."agentId" = g.a
              AND ((g.whole AND NOT EXISTS (SELECT 1 FROM p WHERE p.a = m."agentId" AND p.sha256 = m."sha256")) OR g.gone ? m."sha256")
-         )
+         ),
+         dg AS (UPDATE "Agent" ag SET "inventoryDigest" = g.digest FROM g WHERE ag."id" = g.a AND ag."inventoryDigest" IS DISTINCT FROM g.digest)
          INSERT INTO "AgentModule" ("agentId", "sha256", "name", "processes")
          SELECT p.a, p.sha256, p.name, p.processes FROM p
          ON CONFLICT ("agentId", "sha256") DO UPDATE SET "name" = EXCLUDED."name", "processes" = EXCLUDED."processes"
@@ -160,11 +169,12 @@ export function createAgentIngestService({ db }: { db: Db }) {
 
   return {
     /** A socket's hello: the agent's details and its connection stamp (returned, for `disconnected`). */
-    async hello(h: Omit<Hello, 'at'>): Promise<Date> {
+    /** Also says whether the hello's inventory digest is the one stored (the agent need not send a full inventory). */
+    async hello(h: Omit<Hello, 'at'>): Promise<{ at: Date; inventoryCurrent: boolean }> {
       refuseNul(h, 'hello');
       const at = new Date();
-      await hellos.add({ ...h, at });
-      return at;
+      const current = await hellos.add({ ...h, at });
+      return { at, inventoryCurrent: h.inventoryDigest !== undefined && current.has(h.agentId) };
     },
     /** A heartbeat answered. */
     seen: (agentId: string) => seen.add(agentId),
@@ -182,9 +192,9 @@ export function createAgentIngestService({ db }: { db: Db }) {
       await reports.add({ kind: 'ack', ...opts });
     },
     /** A full inventory replaces the agent's modules; a delta upserts (`processes: 0` removes). */
-    async inventory(agentId: string, inv: { full: boolean; modules: InventoryModule[] }): Promise<void> {
+    async inventory(agentId: string, inv: { full: boolean; modules: InventoryModule[]; digest?: string | undefined }): Promise<void> {
       refuseNul(inv.modules, 'inventory');
-      await inventories.add({ agentId, full: inv.full, modules: inv.modules });
+      await inventories.add({ agentId, full: inv.full, modules: inv.modules, digest: inv.digest });
     },
     /** Resolves when everything queued so far is stored (or failed). */
     async drain(): Promise<void> {

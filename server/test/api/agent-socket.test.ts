@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import WebSocket from 'ws';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PROTOCOL_VERSION, parseMessage, type ServerMessage } from '@suture/shared/protocol';
+import { PROTOCOL_VERSION, inventoryDigest, parseMessage, type ServerMessage } from '@suture/shared/protocol';
 import { bearer, createUserAndLogin, dbKinds, expectError, patchDoc, startTestServer, type TestServer, type Trust } from '../helper.ts';
 import { envelopeBytes, signDocument } from '@suture/shared/trust';
 
@@ -91,6 +91,48 @@ for (const kind of dbKinds()) {
       c.send(hello); // processed in order: once welcome arrives, both inventories are stored
       await c.next('welcome');
       assert.deepEqual(await t.app.services.fleet.modules(a.id), [{ sha256: 'a'.repeat(64), name: 'liba.so', processes: 3 }, { sha256: 'c'.repeat(64), name: 'libc.so', processes: 2 }]);
+      c.ws.close();
+    });
+
+    test('inventory digest: a hello naming the stored digest is told the inventory is current; any other, or a delta without one, is not', async () => {
+      const a = await newAgent('web-02b');
+      const m = (n: string, processes: number) => ({ sha256: n.repeat(64), name: `lib${n}.so`, processes });
+      const set = [m('a', 3), m('b', 1)];
+      const digest = inventoryDigest(set);
+      const welcome = async (inventoryDigest?: string) => {
+        const c = await connect(a.token);
+        c.send({ ...hello, ...(inventoryDigest ? { inventoryDigest } : {}) });
+        return { c, current: (await c.next('welcome')).inventoryCurrent };
+      };
+      let { c, current } = await welcome(digest);
+      assert.equal(current, false, 'nothing stored yet');
+      c.send({ type: 'inventory', full: true, modules: set, digest });
+      c.send(hello); // answered once the inventory before it is stored
+      await c.next('welcome');
+      c.ws.close();
+      ({ c, current } = await welcome(digest));
+      assert.equal(current, true);
+      c.ws.close();
+      ({ c, current } = await welcome(inventoryDigest([m('a', 3), m('b', 2)])));
+      assert.equal(current, false, 'a process count differs');
+      c.ws.close();
+      ({ c, current } = await welcome());
+      assert.equal(current, false, 'a hello without a digest');
+      // A delta that carries the digest of the new whole set keeps it current; one without clears it.
+      const after = [m('a', 3), m('c', 2)];
+      c.send({ type: 'inventory', full: false, modules: [m('b', 0), m('c', 2)], digest: inventoryDigest(after) });
+      c.send(hello);
+      await c.next('welcome');
+      c.ws.close();
+      ({ c, current } = await welcome(inventoryDigest(after)));
+      assert.equal(current, true, 'the delta moved the stored digest');
+      assert.deepEqual(await t.app.services.fleet.modules(a.id), after);
+      c.send({ type: 'inventory', full: false, modules: [m('d', 1)] });
+      c.send(hello);
+      await c.next('welcome');
+      c.ws.close();
+      ({ c, current } = await welcome(inventoryDigest([...after, m('d', 1)])));
+      assert.equal(current, false, 'the last inventory message carried no digest');
       c.ws.close();
     });
 

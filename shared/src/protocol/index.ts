@@ -2,8 +2,9 @@
  * Parsing WebSocket messages, the same on both sides: size cap before anything else, JSON,
  * protocol version, then the schema of the direction. Never throws.
  */
+import { createHash } from 'node:crypto';
 import { Compile } from 'typebox/compile';
-import { AgentMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage } from '../schemas/protocol.ts';
+import { AgentMessage, type InventoryModule, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage } from '../schemas/protocol.ts';
 
 export * from '../schemas/protocol.ts';
 
@@ -38,3 +39,12 @@ export function parseMessage<D extends 'agent' | 'server'>(from: D, frame: strin
 
 /** Serializes a message (typed by direction, so a wrong shape does not compile). */
 export const encodeMessage = (m: AgentMessage | ServerMessage): string => JSON.stringify(m);
+
+/**
+ * The digest of a whole inventory (the modules with processes, in any order): a reconnecting
+ * agent puts it in its hello, and skips the full inventory when the server has stored the same.
+ */
+export function inventoryDigest(modules: Iterable<InventoryModule>): string {
+  const lines = [...modules].filter((m) => m.processes > 0).map((m) => JSON.stringify([m.sha256, m.processes, m.name]));
+  return createHash('sha256').update(lines.sort().join('\n')).digest('hex');
+}

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { MAX_MESSAGE_BYTES, parseMessage, PROTOCOL_VERSION } from './index.ts';
+import { inventoryDigest, MAX_MESSAGE_BYTES, parseMessage, PROTOCOL_VERSION } from './index.ts';
 
 const hello = { v: PROTOCOL_VERSION, type: 'hello', agentVersion: '0.1.0', os: 'linux', arch: 'x86_64', hostname: 'web-01', desiredVersion: 0 };
 const event = { id: randomUUID(), at: new Date().toISOString(), type: 'applied', patchId: 'SUT-1', pid: 42 };
@@ -40,4 +40,14 @@ test('refusals are typed and say why; nothing throws', () => {
   no(JSON.stringify({ v: 1, type: 'events', events: [] }), 'invalid');
   no(JSON.stringify({ v: 1, type: 'events', events: [{ ...event, id: 'not-a-uuid' }] }), 'invalid');
   no(' '.repeat(MAX_MESSAGE_BYTES + 1), 'too-large');
+});
+
+test('inventoryDigest: the same set in any order gives the same digest; a count, a name or a module more changes it; gone modules do not count', () => {
+  const m = (n: string, processes: number, name = `lib${n}.so`) => ({ sha256: n.repeat(64), name, processes });
+  const d = inventoryDigest([m('a', 3), m('b', 1)]);
+  assert.match(d, /^[0-9a-f]{64}$/);
+  assert.equal(inventoryDigest([m('b', 1), m('a', 3)]), d);
+  assert.equal(inventoryDigest([m('b', 1), m('a', 3), m('c', 0)]), d);
+  for (const other of [[m('a', 3), m('b', 2)], [m('a', 3), m('b', 1, 'libB.so')], [m('a', 3), m('b', 1), m('c', 1)], [m('a', 3)]]) assert.notEqual(inventoryDigest(other), d);
+  assert.equal(inventoryDigest([]), inventoryDigest([m('c', 0)]));
 });

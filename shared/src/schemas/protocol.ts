@@ -26,6 +26,8 @@ export const Hello = msg('hello', {
   hostname: Type.String({ minLength: 1, maxLength: 253 }),
   /** the desired-state version the agent enforces now (0: none yet) */
   desiredVersion: Type.Integer({ minimum: 0 }),
+  /** inventoryDigest() of the modules the agent has now; the welcome says whether the server holds exactly that */
+  inventoryDigest: Type.Optional(Sha256Hex),
 });
 
 export const InventoryModule = Type.Object(
@@ -34,7 +36,12 @@ export const InventoryModule = Type.Object(
 );
 /** `full`: the whole set (replaces what the server has); otherwise only what changed (`processes: 0` removes). */
 export type InventoryModule = Static<typeof InventoryModule>;
-export const Inventory = msg('inventory', { full: Type.Boolean(), modules: Type.Array(InventoryModule, { maxItems: 20_000 }) });
+export const Inventory = msg('inventory', {
+  full: Type.Boolean(),
+  modules: Type.Array(InventoryModule, { maxItems: 20_000 }),
+  /** inventoryDigest() of the agent's whole set once this message is applied (absent: not complete yet) */
+  digest: Type.Optional(Sha256Hex),
+});
 
 export const EventType = Type.Union([
   Type.Literal('applied'),
@@ -94,7 +101,13 @@ export type AgentMessage = Static<typeof AgentMessage>;
 
 // ---- server -> agent ----
 
-export const Welcome = msg('welcome', { agentId: Uuid, group: Type.String({ maxLength: 64 }), heartbeatSeconds: Type.Integer({ minimum: 1, maximum: 3600 }) });
+export const Welcome = msg('welcome', {
+  agentId: Uuid,
+  group: Type.String({ maxLength: 64 }),
+  heartbeatSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+  /** the hello's inventoryDigest is what the server has stored: the agent sends only what changed since, not a full inventory */
+  inventoryCurrent: Type.Optional(Type.Boolean()),
+});
 /**
  * What this agent's group has enabled, with each patch's signed envelope: the agent verifies
  * every one against its pinned root before anything touches memory, applies what is enabled and

@@ -90,7 +90,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
         socket.ping();
         void ingest.seen(agent.agentId).catch(() => {});
       }, HEARTBEAT_SECONDS * 1000);
-      let hello: Promise<Date> | undefined; // this socket's hello stamp, once stored
+      let hello: Promise<{ at: Date; inventoryCurrent: boolean }> | undefined; // this socket's hello stamp, once stored
       const helloBy = setTimeout(() => socket.close(4008, 'no hello'), app.config.agentHelloSeconds * 1000);
       socket.on('close', (code) => {
         clearInterval(beat);
@@ -98,7 +98,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
         req.connected?.();
         app.agentHub.detach(agent.agentId, socket);
         // After the hello's own write: the disconnect matches that stamp.
-        hello?.then((at) => ingest.disconnected(agent.agentId, at)).catch((err) => log.warn({ err }, 'could not record the disconnect'));
+        hello?.then(({ at }) => ingest.disconnected(agent.agentId, at)).catch((err) => log.warn({ err }, 'could not record the disconnect'));
         log.debug({ code }, 'agent disconnected');
       });
       // One socket per agent: an older one here is closed now, one on another replica on notice.
@@ -155,9 +155,9 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
           case 'hello': {
             clearTimeout(helloBy);
             await stored();
-            hello = ingest.hello({ agentId: agent.agentId, hostname: m.hostname, os: m.os, arch: m.arch, version: m.agentVersion });
-            await hello;
-            send({ v: PROTOCOL_VERSION, type: 'welcome', agentId: agent.agentId, group: agent.group, heartbeatSeconds: HEARTBEAT_SECONDS });
+            hello = ingest.hello({ agentId: agent.agentId, hostname: m.hostname, os: m.os, arch: m.arch, version: m.agentVersion, inventoryDigest: m.inventoryDigest });
+            const { inventoryCurrent } = await hello;
+            send({ v: PROTOCOL_VERSION, type: 'welcome', agentId: agent.agentId, group: agent.group, heartbeatSeconds: HEARTBEAT_SECONDS, inventoryCurrent });
             // From now on pushes reach this socket; then reconcile: the group's desired state,
             // whatever the agent had, and every command it has not acknowledged yet, again.
             app.agentHub.ready(agent.agentId, socket);
