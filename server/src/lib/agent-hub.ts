@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { encodeMessage, type ServerMessage } from '@suture/shared/protocol';
 
@@ -11,7 +11,11 @@ const TEXT = { binary: false };
 interface Connection {
   socket: WebSocket;
   group: string;
-  /** this connection's id, told to the other replicas so they close older ones of the agent */
+  /**
+   * this connection's id, told to the other replicas so they close older ones of the agent:
+   * ordered by when it was attached (base-36 ms, then random), so a note about an older socket
+   * that arrives late never closes a newer one (replicas' clocks are assumed in step)
+   */
   id: string;
   /** after hello: desired state and commands go out only then, after the welcome */
   ready: boolean;
@@ -36,7 +40,7 @@ export function createAgentHub() {
     /** Registers `socket` for `agentId`, closing any previous one; returns the connection id. */
     attach(agentId: string, socket: WebSocket, group: string): string {
       const old = conns.get(agentId);
-      const id = randomUUID();
+      const id = `${Date.now().toString(36).padStart(9, '0')}.${randomBytes(8).toString('hex')}`;
       conns.set(agentId, { socket, group, id, ready: false, desired: -1, commands: new Set() });
       if (old && old.socket !== socket) old.socket.close(4000, 'replaced by a newer connection of this agent');
       return id;
@@ -53,10 +57,10 @@ export function createAgentHub() {
     disconnect(agentId: string, reason: string): void {
       conns.get(agentId)?.socket.close(4001, reason);
     },
-    /** Another replica took a newer connection of this agent: close ours (unless it is that one). */
+    /** Another replica took a newer connection of this agent: close ours if it is older than that one. */
     replacedElsewhere(agentId: string, connectionId: string): boolean {
       const c = conns.get(agentId);
-      if (!c || c.id === connectionId) return false;
+      if (!c || c.id >= connectionId) return false; // ours is that one, or newer
       c.socket.close(4000, 'replaced by a newer connection of this agent');
       return true;
     },
