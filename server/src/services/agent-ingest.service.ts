@@ -168,8 +168,10 @@ export function createAgentIngestService({ db }: { db: Db }) {
   });
 
   return {
-    /** A socket's hello: the agent's details and its connection stamp (returned, for `disconnected`). */
-    /** Also says whether the hello's inventory digest is the one stored (the agent need not send a full inventory). */
+    /**
+     * A socket's hello: the agent's details. Returns its connection stamp (for `disconnected`) and
+     * whether the hello's inventory digest is the one stored (then no full inventory is needed).
+     */
     async hello(h: Omit<Hello, 'at'>): Promise<{ at: Date; inventoryCurrent: boolean }> {
       refuseNul(h, 'hello');
       const at = new Date();
