@@ -2,9 +2,10 @@
  * pnpm sim — simulates N agents against a running server over loopback, speaking the real agent
  * protocol (@suture/shared/protocol): each enrolls once with an enrollment token (credentials are
  * cached in a file, so a second run reconnects the same fleet), takes an agent token, connects
- * (staggered), says hello, sends a full inventory drawn from a pool of modules, and answers every
- * unapply command as the real agent does: an `unapplied` outcome event naming the command, then
- * `command-ack`. Disconnects reconnect with exponential back-off and jitter (honouring 503 +
+ * (staggered), says hello, sends a full inventory drawn from a pool of modules (only when the
+ * welcome says the server does not hold it) and its patch status (--patches-per-agent patches,
+ * applied, on every connect, as the real agent does), and answers every unapply command as the
+ * real agent does: an `unapplied` outcome event naming the command, then `command-ack`. Disconnects reconnect with exponential back-off and jitter (honouring 503 +
  * Retry-After). Bounded in count (--agents <= 20,000) and in time (--duration, default 300 s).
  *
  *   pnpm sim --server http://127.0.0.1:8080 --enroll-token <secret> --agents 1000
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '300' },
     'module-pool': { type: 'string', default: '400' },
     'modules-per-agent': { type: 'string', default: '40' },
+    'patches-per-agent': { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '32' },
   },
 });
@@ -51,6 +53,7 @@ const DURATION_S = int('duration', 1, 24 * 3600);
 const POOL = int('module-pool', 1, 100_000);
 const PER_AGENT = Math.min(int('modules-per-agent', 0, 20_000), POOL);
 const CONCURRENCY = int('concurrency', 1, 1000);
+const PATCHES = int('patches-per-agent', 0, 100);
 const server = args.server!.replace(/\/$/, '');
 const wsUrl = `${server.replace(/^http/, 'ws')}/api/v1/agents/socket`;
 const ipc = typeof process.send === 'function';
@@ -117,6 +120,8 @@ function simAgent(i: number, cred: Credential) {
   let attempt = 0;
   const inventory = inventoryFor(i);
   const digest = inventoryDigest(inventory);
+  // What a host with this many patches enabled and applied reports (the ids need not exist).
+  const patchStatus = Array.from({ length: PATCHES }, (_, k) => ({ patchId: `SIM-${k + 1}`, matching: 2, applied: 2, refused: 0, failed: 0 }));
   const hostname = `sim-${i}`;
   async function session() {
     const s = await withRetry<{ token: string }>(`session for ${hostname}`, () => post('/api/v1/agents/session', cred), 200);
@@ -158,6 +163,7 @@ function simAgent(i: number, cred: Credential) {
           if (ipc) process.send!({ kind: 'welcome', i, at: Date.now() });
           // As the real agent: a full inventory only when the server does not hold this one.
           if (!m.inventoryCurrent) send({ v: PROTOCOL_VERSION, type: 'inventory', full: true, modules: inventory, digest });
+          send({ v: PROTOCOL_VERSION, type: 'patch-status', patches: patchStatus }); // the real agent reports it on every connect
           return;
         case 'command': {
           if (ipc) received.push([m.id, Date.now()]);

@@ -1,4 +1,4 @@
-import type { AgentEvent, InventoryModule } from '@suture/shared/protocol';
+import type { AgentEvent, InventoryModule, PatchStatusEntry } from '@suture/shared/protocol';
 import { Prisma, type Db } from '../db/index.ts';
 import { badRequest } from '../lib/errors.ts';
 import { createBatcher } from '../lib/batcher.ts';
@@ -20,6 +20,7 @@ type Report =
 type Hello = { agentId: string; hostname: string; os: string; arch: string; version: string; inventoryDigest?: string | undefined; at: Date };
 type Disconnect = { agentId: string; connectedAt: Date; at: Date };
 type Inventory = { agentId: string; full: boolean; modules: InventoryModule[]; digest?: string | undefined };
+type PatchStatus = { agentId: string; patches: PatchStatusEntry[] };
 
 /** Timestamps go in as UTC ISO strings cast to `timestamp(3)` (the zone is dropped, as Prisma stores UTC). */
 const ts = (d: Date) => d.toISOString();
@@ -167,6 +168,35 @@ export function createAgentIngestService({ db }: { db: Db }) {
     },
   });
 
+  const patchStatuses = createBatcher<PatchStatus>({
+    maxBatch: 2000,
+    async flush(items) {
+      // Each report replaces the agent's last: within a batch its latest wins, and a patch listed
+      // twice in one report counts as its last entry.
+      const byAgent = new Map<string, Map<string, PatchStatusEntry>>();
+      for (const r of items) byAgent.set(r.agentId, new Map(r.patches.map((p) => [p.patchId, p])));
+      const agents = [...byAgent.keys()];
+      const rows = [...byAgent].flatMap(([a, ps]) => [...ps.values()].map((p) => ({ a, patch: p.patchId, matching: p.matching, applied: p.applied, refused: p.refused, failed: p.failed, stopped: p.stopped ?? null })));
+      // Deleted: the agent's patches the report does not list. Rows already as reported are left
+      // alone (a reconnecting agent reports the same again), so updatedAt is when the status
+      // last changed.
+      await run(
+        Prisma.sql`WITH p AS (SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(a uuid, patch text, matching int, applied int, refused int, failed int, stopped text)),
+         g AS (SELECT DISTINCT value::uuid AS a FROM jsonb_array_elements_text(${JSON.stringify(agents)}::jsonb)),
+         del AS (
+           DELETE FROM "AgentPatch" ap USING g
+           WHERE ap."agentId" = g.a AND NOT EXISTS (SELECT 1 FROM p WHERE p.a = ap."agentId" AND p.patch = ap."patchId")
+         )
+         INSERT INTO "AgentPatch" ("agentId", "patchId", "matching", "applied", "refused", "failed", "stopped", "updatedAt")
+         SELECT p.a, p.patch, p.matching, p.applied, p.refused, p.failed, p.stopped, ${ts(new Date())}::timestamp(3) FROM p
+         ON CONFLICT ("agentId", "patchId") DO UPDATE SET "matching" = EXCLUDED."matching", "applied" = EXCLUDED."applied", "refused" = EXCLUDED."refused",
+           "failed" = EXCLUDED."failed", "stopped" = EXCLUDED."stopped", "updatedAt" = EXCLUDED."updatedAt"
+           WHERE ("AgentPatch"."matching", "AgentPatch"."applied", "AgentPatch"."refused", "AgentPatch"."failed", "AgentPatch"."stopped")
+             IS DISTINCT FROM (EXCLUDED."matching", EXCLUDED."applied", EXCLUDED."refused", EXCLUDED."failed", EXCLUDED."stopped")`,
+      );
+    },
+  });
+
   return {
     /**
      * A socket's hello: the agent's details. Returns its connection stamp (for `disconnected`) and
@@ -198,9 +228,14 @@ export function createAgentIngestService({ db }: { db: Db }) {
       refuseNul(inv.modules, 'inventory');
       await inventories.add({ agentId, full: inv.full, modules: inv.modules, digest: inv.digest });
     },
+    /** A patch-status report: where each enabled patch stands on the host (replaces the last). */
+    async patchStatus(agentId: string, patches: PatchStatusEntry[]): Promise<void> {
+      refuseNul(patches, 'patch-status');
+      await patchStatuses.add({ agentId, patches });
+    },
     /** Resolves when everything queued so far is stored (or failed). */
     async drain(): Promise<void> {
-      await Promise.all([reports, hellos, seen, disconnects, inventories].map((b) => b.drain()));
+      await Promise.all([reports, hellos, seen, disconnects, inventories, patchStatuses].map((b) => b.drain()));
     },
   };
 }

@@ -1,4 +1,3 @@
-import type { PatchStatusEntry } from '@suture/shared/protocol';
 import type { Db } from '../db/index.ts';
 
 /** An agent counts as online while its socket is open and it was heard from within this long (two heartbeats and a margin). */
@@ -23,21 +22,13 @@ export function isOnline(a: { lastSeenAt: Date | null; connectedAt: Date | null;
 export const onlineWhere = (now = Date.now()) => ({ revokedAt: null, connectedAt: { not: null }, disconnectedAt: null, lastSeenAt: { gt: new Date(now - ONLINE_WITHIN_MS) } });
 
 /**
- * Per-patch status of agents: each patch-status report replaces what the agent said before.
- * (Connection state is written by the agent-ingest service: each socket's hello stamps
- * `connectedAt`, its close stamps `disconnectedAt` only if no newer connection came since, as
- * replicas may see the close of an old socket after the agent reconnected elsewhere.)
+ * Per-patch status of agents, as their last patch-status report said. (Written, group-committed,
+ * by the agent-ingest service, as is connection state: each socket's hello stamps `connectedAt`,
+ * its close stamps `disconnectedAt` only if no newer connection came since, as replicas may see
+ * the close of an old socket after the agent reconnected elsewhere.)
  */
 export function createAgentStatusService({ db }: { db: Db }) {
   return {
-    async recordPatchStatus(agentId: string, patches: PatchStatusEntry[]): Promise<void> {
-      const at = new Date();
-      await db.prisma.$transaction([
-        db.prisma.agentPatch.deleteMany({ where: { agentId } }),
-        db.prisma.agentPatch.createMany({ data: patches.map((p) => ({ agentId, patchId: p.patchId, matching: p.matching, applied: p.applied, refused: p.refused, failed: p.failed, stopped: p.stopped ?? null, updatedAt: at })) }),
-      ]);
-    },
-
     async patchesOf(agentId: string): Promise<AgentPatchView[]> {
       const rows = await db.prisma.agentPatch.findMany({ where: { agentId }, orderBy: { patchId: 'asc' } });
       return rows.map((r) => ({ patchId: r.patchId, matching: r.matching, applied: r.applied, refused: r.refused, failed: r.failed, stopped: r.stopped, updatedAt: r.updatedAt.toISOString() }));

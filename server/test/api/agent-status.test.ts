@@ -49,6 +49,58 @@ for (const kind of dbKinds()) {
       expectError(await t.app.inject({ method: 'GET', url: `/api/v1/agents/${a.id}` }), 401);
     });
 
+    test('patch status: a report the same as the last changes nothing (updatedAt stays); a changed one moves it; a patch listed twice counts as its last entry; reports of many agents at once each land', async () => {
+      const a = await enrollAgent(t.app, { admin, hostname: 'status-05' });
+      const c = await connectAgent(wsUrl, a.token);
+      const settled = async () => (c.send(helloMessage), await c.next('welcome')); // a hello is handled after what came before it is stored
+      c.send(helloMessage);
+      await c.next('welcome');
+      const one = { patchId: 'SUT-5', matching: 2, applied: 2, refused: 0, failed: 0 };
+      c.send({ type: 'patch-status', patches: [one, { patchId: 'SUT-6', matching: 1, applied: 1, refused: 0, failed: 0 }] });
+      await settled();
+      const first = (await detail(a.id)).patches as { patchId: string; updatedAt: string; applied: number; stopped: string | null }[];
+      assert.deepEqual(first.map((p) => p.patchId), ['SUT-5', 'SUT-6']);
+      await sleep(20);
+      c.send({ type: 'patch-status', patches: [one, { patchId: 'SUT-6', matching: 1, applied: 0, refused: 0, failed: 0, stopped: 'crashed' }] });
+      await settled();
+      const second = (await detail(a.id)).patches as typeof first;
+      assert.equal(second[0]!.updatedAt, first[0]!.updatedAt, 'an unchanged row keeps its updatedAt');
+      assert.ok(second[1]!.updatedAt > first[1]!.updatedAt, 'a changed row gets a new updatedAt');
+      assert.equal(second[1]!.stopped, 'crashed');
+      c.send({ type: 'patch-status', patches: [{ ...one, applied: 0 }, { ...one, applied: 1 }] });
+      await settled();
+      assert.deepEqual((await detail(a.id)).patches.map((p: { patchId: string; applied: number }) => [p.patchId, p.applied]), [['SUT-5', 1]], 'the last entry of a patch wins; SUT-6, not listed, is gone');
+      c.send({ type: 'patch-status', patches: [] });
+      await settled();
+      assert.deepEqual((await detail(a.id)).patches, []);
+
+      const many = await Promise.all(Array.from({ length: 20 }, (_, i) => enrollAgent(t.app, { admin, hostname: `status-5-${i}` })));
+      const sockets = await Promise.all(many.map(async (m) => {
+        const s = await connectAgent(wsUrl, m.token);
+        s.send(helloMessage);
+        await s.next('welcome');
+        return s;
+      }));
+      sockets.forEach((s, i) => s.send({ type: 'patch-status', patches: [{ patchId: 'SUT-5', matching: 3, applied: i % 4, refused: 0, failed: 0 }] }));
+      await Promise.all(sockets.map(async (s) => (s.send(helloMessage), await s.next('welcome'))));
+      for (const [i, m] of many.entries()) assert.deepEqual((await detail(m.id)).patches.map((p: { applied: number }) => p.applied), [i % 4], `agent ${i}`);
+      for (const s of [c, ...sockets]) s.ws.close();
+    });
+
+    test('patch status with a NUL character is refused and changes nothing', async () => {
+      const a = await enrollAgent(t.app, { admin, hostname: 'status-06' });
+      const c = await connectAgent(wsUrl, a.token);
+      c.send(helloMessage);
+      await c.next('welcome');
+      c.send({ type: 'patch-status', patches: [{ patchId: 'SUT-7', matching: 1, applied: 1, refused: 0, failed: 0 }] });
+      c.send(helloMessage);
+      await c.next('welcome'); // the first report is stored
+      c.send({ type: 'patch-status', patches: [{ patchId: 'SUT-7', matching: 1, applied: 0, refused: 0, failed: 0, stopped: 'bad\u0000byte' }] });
+      assert.equal((await c.next('error')).code, 'invalid');
+      assert.equal((await c.closed).code, 4002);
+      assert.deepEqual((await detail(a.id)).patches.map((p: { applied: number }) => p.applied), [1]);
+    });
+
     test('online while connected, offline once the socket closes; a replaced connection does not make the agent look offline', async () => {
       const a = await enrollAgent(t.app, { admin, hostname: 'status-02', group: 'online-test' });
       assert.equal((await detail(a.id)).agent.online, false, 'never connected');

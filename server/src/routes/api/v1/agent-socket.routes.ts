@@ -167,8 +167,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
           case 'inventory':
             return { stored: ingest.inventory(agent.agentId, m) };
           case 'patch-status':
-            await stored();
-            return app.services.agentStatus.recordPatchStatus(agent.agentId, m.patches);
+            return { stored: ingest.patchStatus(agent.agentId, m.patches) };
           case 'events': {
             const stored = ingest.events(agent.agentId, m.events).then((ids) => {
               send({ v: PROTOCOL_VERSION, type: 'events-ack', ids });

@@ -92,7 +92,7 @@ export const AgentPatchSchema = Type.Object({
   refused: Type.Integer({ description: 'processes that refused it for good (traced, wrong bytes, ...)' }),
   failed: Type.Integer({ description: 'processes where the last try was busy or failed (tried again)' }),
   stopped: Nullable(Type.String({ description: 'the crash guard stopped it on this host: why' })),
-  updatedAt: Type.String(),
+  updatedAt: Type.String({ description: 'when the reported status last changed' }),
 });
 
 export const AgentEventSchema = Type.Object({
