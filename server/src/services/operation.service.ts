@@ -43,22 +43,25 @@ export function createOperationService({ db }: { db: Db }) {
     async createUnapply(opts: { creator: Principal; patchId: string; scope: OperationScope }): Promise<{ id: string; agentIds: string[] }> {
       const scope = 'fleet' in opts.scope ? 'fleet' : 'group' in opts.scope ? `group:${opts.scope.group}` : `agent:${opts.scope.agentId}`;
       const id = randomUUID();
-      // One statement for the operation and all its targets (a fleet is many thousands of rows).
-      const [filter, ...arg] = 'fleet' in opts.scope ? ['TRUE'] : 'group' in opts.scope ? ['a."groupName" = $6', opts.scope.group] : ['a."id" = $6::uuid', opts.scope.agentId];
-      return db.prisma.$transaction(async (tx) => {
-        const rows = await tx.$queryRawUnsafe<{ agentId: string }[]>(
-          `WITH op AS (
-             INSERT INTO "Operation" ("id", "kind", "patchId", "scope", "createdById", "createdAt") VALUES ($1::uuid, 'unapply', $2, $3, $4::uuid, $5::timestamp(3)) RETURNING "id"
-           )
-           INSERT INTO "OperationTarget" ("operationId", "agentId", "status")
-           SELECT op."id", a."id", 'pending' FROM op, "Agent" a WHERE a."revokedAt" IS NULL AND ${filter}
-           RETURNING "agentId"::text AS "agentId"`,
-          id, opts.patchId, scope, opts.creator.userId, new Date().toISOString(), ...arg,
-        );
-        if ('agentId' in opts.scope && rows.length === 0) throw notFound(`no active agent ${opts.scope.agentId}`);
-        if (rows.length > MAX_TARGETS) throw badRequest(`too many agents in one operation (at most ${MAX_TARGETS}); narrow it to a group`);
-        return { id, agentIds: rows.map((r) => r.agentId) };
-      });
+      const filter = 'fleet' in opts.scope ? Prisma.sql`TRUE` : 'group' in opts.scope ? Prisma.sql`a."groupName" = ${opts.scope.group}` : Prisma.sql`a."id" = ${opts.scope.agentId}::uuid`;
+      // One statement on the driver for the operation and all its targets (a fleet is many
+      // thousands of rows; every agent's latency counts from createdAt, so no transaction's
+      // round trips). Nothing is written when the scope is too large or names no active agent.
+      const [r] = await db.rows<{ count: number; agentIds: string[] }>(
+        Prisma.sql`WITH cand AS MATERIALIZED (SELECT a."id" FROM "Agent" a WHERE a."revokedAt" IS NULL AND ${filter}),
+           n AS (SELECT count(*)::int AS n FROM cand),
+           op AS (
+             INSERT INTO "Operation" ("id", "kind", "patchId", "scope", "createdById", "createdAt")
+             SELECT ${id}::uuid, 'unapply', ${opts.patchId}, ${scope}, ${opts.creator.userId}::uuid, ${new Date().toISOString()}::timestamp(3)
+             FROM n WHERE n.n BETWEEN ${'agentId' in opts.scope ? 1 : 0} AND ${MAX_TARGETS}
+             RETURNING "id"
+           ),
+           t AS (INSERT INTO "OperationTarget" ("operationId", "agentId", "status") SELECT op."id", cand."id", 'pending' FROM op, cand RETURNING "agentId")
+         SELECT n.n AS "count", (SELECT COALESCE(json_agg(t."agentId"), '[]'::json) FROM t) AS "agentIds" FROM n`,
+      );
+      if ('agentId' in opts.scope && r!.count === 0) throw notFound(`no active agent ${opts.scope.agentId}`);
+      if (r!.count > MAX_TARGETS) throw badRequest(`too many agents in one operation (at most ${MAX_TARGETS}); narrow it to a group`);
+      return { id, agentIds: r!.agentIds };
     },
 
     /** Pending commands of agents (sent on every connect), oldest first, at most 1,000 per agent. */

@@ -199,6 +199,22 @@ for (const kind of dbKinds()) {
       for (const c of [c1, c2, c3]) c.ws.close();
     });
 
+    test('unapply from one agent targets it alone; an unknown or revoked agent is 404 and records nothing', async () => {
+      const [one, other, gone] = [await newAgent('solo-1', 'solo'), await newAgent('solo-2', 'solo'), await newAgent('solo-3', 'solo')];
+      await t.app.inject({ method: 'POST', url: `/api/v1/agents/${gone.id}/revoke`, headers: bearer(admin) });
+      const operations = () => t.app.db.prisma.operation.count({ where: { patchId: 'SUT-11' } });
+      for (const agentId of [randomUUID(), gone.id]) {
+        expectError(await t.app.inject({ method: 'POST', url: '/api/v1/operations/unapply', headers: bearer(admin), payload: { patchId: 'SUT-11', agentId } }), 404, 'not-found');
+      }
+      assert.equal(await operations(), 0, 'a refused unapply writes no operation');
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/operations/unapply', headers: bearer(admin), payload: { patchId: 'SUT-11', agentId: one.id } });
+      assert.equal(res.statusCode, 201, res.body);
+      assert.deepEqual({ targets: res.json().targets, operations: await operations() }, { targets: 1, operations: 1 });
+      const op = (await t.app.inject({ url: `/api/v1/operations/${res.json().id}`, headers: bearer(admin) })).json();
+      assert.deepEqual([op.scope, op.targets.map((x: { agentId: string }) => x.agentId)], [`agent:${one.id}`, [one.id]]);
+      assert.ok(!op.targets.some((x: { agentId: string }) => x.agentId === other.id));
+    });
+
     test('a command created elsewhere (another replica) reaches a connected agent through the sweep', async () => {
       const a = await newAgent('swept', 'swept');
       const c = await connect(a.token);
