@@ -1,12 +1,15 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { encodeMessage, parseMessage, PROTOCOL_VERSION, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
+import { createAckDeferral } from '../../../lib/deferred-acks.ts';
 import { AppError, unauthorized, unavailable } from '../../../lib/errors.ts';
 import type { AgentPrincipal } from '../../../services/agent.service.ts';
 
 const HEARTBEAT_SECONDS = 15;
 /** Messages of one agent taken but not answered or stored yet; beyond this its socket is paused. */
 const MAX_UNANSWERED = 64;
+/** Stored events are acknowledged once the writes in progress are done, or after this at the latest. */
+const EVENTS_ACK_MAX_DELAY_MS = 1000;
 /** A shed agent is told to come back after 2 to 8 s, spread so the retries do not arrive together. */
 const shedRetryAfterSeconds = () => 2 + Math.floor(Math.random() * 7);
 
@@ -39,6 +42,8 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
   const accepted = new WeakMap<object, number>();
   app.server.on('connection', (s) => accepted.set(s, Date.now()));
   app.server.on('request', (r) => accepted.delete(r.socket));
+  // Low priority: an agent keeps unacknowledged events on disk, nothing waits for the ack.
+  const eventsAcks = createAckDeferral<WebSocket>({ idle: () => app.services.ingest.drain(), maxDelayMs: EVENTS_ACK_MAX_DELAY_MS, maxIds: 1000 });
   app.get(
     '/agents/socket',
     {
@@ -170,7 +175,7 @@ export const agentSocketRoutes: FastifyPluginAsync = async (app) => {
             return { stored: ingest.patchStatus(agent.agentId, m.patches) };
           case 'events': {
             const stored = ingest.events(agent.agentId, m.events).then((ids) => {
-              send({ v: PROTOCOL_VERSION, type: 'events-ack', ids });
+              eventsAcks.add(socket, ids, (ids) => send({ v: PROTOCOL_VERSION, type: 'events-ack', ids }));
               app.siem.notify(); // SIEM sinks pick them up now rather than at their next poll
             });
             return { stored };
