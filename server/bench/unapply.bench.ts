@@ -16,6 +16,7 @@
  *   pnpm bench:unapply                      # 1000,5000,10000
  *   BENCH_AGENTS=200,1000 pnpm bench:unapply
  *   BENCH_SERVER_PROFILE=/tmp/prof pnpm bench:unapply   # a CPU profile of each server process there
+ *   BENCH_SIM_PROFILE=/tmp/prof pnpm bench:unapply      # a CPU profile of each simulator process there
  *   BENCH_SERVER_LOG=/tmp/server.log LOG_LEVEL=info pnpm bench:unapply   # the server's log, appended there
  *   BENCH_AGENTS_PER_SIM=2500 pnpm bench:unapply        # agents per simulator process (default 10000)
  *   BENCH_SIM_NICE=19 pnpm bench:unapply                # the simulators' nice value (default 0)
@@ -83,6 +84,24 @@ async function cpuReading(server: number, sims: number[]) {
   return { server: await cpuMs([server]), simulators: await cpuMs(sims), postgres: await cpuMs(await postgresPids()) };
 }
 
+/**
+ * Waits (5 s at least, 60 s at most) until a whole second passes in which the server, the
+ * simulators and PostgreSQL (autovacuum after the inventories included) use under 10% of a core
+ * each: the unapply is measured on a settled fleet, not against the tail of its connecting.
+ */
+async function settle(server: number, sims: number[]) {
+  const started = Date.now();
+  await sleep(4000);
+  for (let before = await cpuReading(server, sims); ; ) {
+    await sleep(1000);
+    const now = await cpuReading(server, sims);
+    const busy = Math.max(now.server - before.server, now.simulators - before.simulators, now.postgres - before.postgres);
+    if (busy < 100) return log(`  quiet after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    if (Date.now() - started > 60_000) return log(`  not quiet after 60 s (${busy} ms of CPU in the last second); measuring anyway`);
+    before = now;
+  }
+}
+
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
@@ -103,7 +122,10 @@ async function main() {
   let server: ChildProcess | undefined;
   const db = new pg.Client({ connectionString: dbUrl });
   const profileDir = process.env.BENCH_SERVER_PROFILE;
+  const simProfileDir = process.env.BENCH_SIM_PROFILE;
   const cleanup = async () => {
+    // Profiled simulators are stopped gently too (they exit half a second after SIGTERM).
+    if (simProfileDir) await Promise.all(children.filter((c) => c.exitCode === null).map((c) => Promise.race([new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))), sleep(15_000)])));
     for (const c of children) c.kill('SIGKILL');
     // A profiled server is stopped gently: its profile is written as it exits.
     if (profileDir && server && server.exitCode === null) {
@@ -162,7 +184,7 @@ async function main() {
       }
     }
     function startSim(offset: number, count: number, k: string, rate: number) {
-      const c = spawn(process.execPath, ['--max-semi-space-size=16', '--import', 'tsx', join(repo, 'server/bench/sim/sim.ts'), '--server', serverUrl, '--enroll-token', enrollment.json.token, '--agents', String(count), '--offset', String(offset), '--credentials', `${credentials}-${k}.json`, '--duration', '3600', '--connect-per-second', String(rate)], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      const c = spawn(process.execPath, ['--max-semi-space-size=16', ...(simProfileDir ? ['--cpu-prof', '--cpu-prof-dir', simProfileDir] : []), '--import', 'tsx', join(repo, 'server/bench/sim/sim.ts'), '--server', serverUrl, '--enroll-token', enrollment.json.token, '--agents', String(count), '--offset', String(offset), '--credentials', `${credentials}-${k}.json`, '--duration', '3600', '--connect-per-second', String(rate)], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
       c.stderr!.on('data', (d: Buffer) => {
         const line = d.toString().trim().split('\n').pop()!;
         if (!/ s: welcomed/.test(line) || process.env.BENCH_VERBOSE) log(`sim ${k}: ${line.replace(/^\[sim\] /, '')}`);
@@ -212,8 +234,8 @@ async function main() {
       startSims(have, n - have, k);
       await untilAllWelcomed(n, 0, `connecting ${n}`, 600_000);
       have = n;
-      log(`  ${n} agents connected (${((Date.now() - stepStart) / 1000).toFixed(1)} s incl. enrollment); settling 5 s`);
-      await sleep(5000);
+      log(`  ${n} agents connected (${((Date.now() - stepStart) / 1000).toFixed(1)} s incl. enrollment); settling until quiet`);
+      await settle(server.pid!, children.map((c) => c.pid!));
       const rss = await rssMb(server.pid!);
       // Per 1,000 only from 1,000 up: below that the process's own baseline dominates.
       log(`  server RSS ${rss.toFixed(0)} MB${n >= 1000 ? ` (${(rss / (n / 1000)).toFixed(1)} MB per 1,000 connections)` : ''}`);
@@ -225,11 +247,16 @@ async function main() {
       if (op.status !== 201) throw new Error(`unapply: ${op.status} ${JSON.stringify(op.json)}`);
       const answered = Date.now() - started;
       let pending = n;
-      // Polled every 50 ms (so the figure is up to 50 ms late): each count reads the whole
-      // operation's targets, and polling faster takes PostgreSQL CPU from the server it measures.
+      // Polled every 50 ms (so the figure is up to 50 ms late) for whether any target is still
+      // pending: that scan stops at the first one it finds, while a count reads all the
+      // operation's targets (15 ms a poll at 10,000, PostgreSQL CPU taken from the server it
+      // measures); the count only for the progress line, once a second.
       for (let last = 0; pending > 0; await sleep(50)) {
-        pending = Number((await db.query(`SELECT count(*) AS c FROM "OperationTarget" WHERE "operationId" = $1 AND status = 'pending'`, [op.json.id])).rows[0].c);
-        if (Date.now() - last > 1000) (log(`  unapply: ${n - pending}/${n} acknowledgements persisted`), (last = Date.now()));
+        if (Date.now() - last > 1000) {
+          pending = Number((await db.query(`SELECT count(*) AS c FROM "OperationTarget" WHERE "operationId" = $1 AND status = 'pending'`, [op.json.id])).rows[0].c);
+          log(`  unapply: ${n - pending}/${n} acknowledgements persisted`);
+          last = Date.now();
+        } else if (!(await db.query(`SELECT EXISTS (SELECT 1 FROM "OperationTarget" WHERE "operationId" = $1 AND status = 'pending') AS p`, [op.json.id])).rows[0].p) pending = 0;
         if (Date.now() - started > 120_000) throw new Error(`unapply: ${pending} acknowledgements still pending after 120 s`);
       }
       const allAcks = Date.now() - started;

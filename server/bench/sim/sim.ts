@@ -5,8 +5,10 @@
  * (staggered), says hello, sends a full inventory drawn from a pool of modules (only when the
  * welcome says the server does not hold it) and its patch status (--patches-per-agent patches,
  * applied, on every connect, as the real agent does), and answers every unapply command as the
- * real agent does: an `unapplied` outcome event naming the command, then `command-ack`. Disconnects reconnect with exponential back-off and jitter (honouring 503 +
- * Retry-After). Bounded in count (--agents <= 20,000) and in time (--duration, default 300 s).
+ * real agent does: an `unapplied` outcome event naming the command, then `command-ack` (both
+ * frames in one write: the simulator's system calls compete with the server's for the same
+ * cores, where real agents each have a machine of their own). Disconnects reconnect with
+ * exponential back-off and jitter (honouring 503 + Retry-After). Bounded in count (--agents <= 20,000) and in time (--duration, default 300 s).
  *
  *   pnpm sim --server http://127.0.0.1:8080 --enroll-token <secret> --agents 1000
  *
@@ -16,6 +18,7 @@
  */
 import { randomUUID, createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, inventoryDigest, parseMessage, encodeMessage, type AgentMessage, type ServerMessage } from '@suture/shared/protocol';
@@ -168,9 +171,13 @@ function simAgent(i: number, cred: Credential) {
         case 'command': {
           if (ipc) received.push([m.id, Date.now()]);
           stats.commands++;
-          // As the real agent: the outcome first (it answers the command), then the acknowledgement.
+          // As the real agent: the outcome first (it answers the command), then the acknowledgement,
+          // here corked into one write (ws has no public cork; its underlying net.Socket does).
+          const raw = (ws as unknown as { _socket?: Socket })._socket;
+          raw?.cork();
           send({ v: PROTOCOL_VERSION, type: 'events', events: [{ id: randomUUID(), at: new Date().toISOString(), type: 'unapplied', patchId: m.patchId, pid: 0, commandId: m.id }] });
           send({ v: PROTOCOL_VERSION, type: 'command-ack', commandId: m.id, outcome: 'done' });
+          raw?.uncork();
           stats.acked++;
           return;
         }
